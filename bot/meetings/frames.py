@@ -1,0 +1,134 @@
+"""Per-participant frame sources: drain a received video track, keep only the newest frame.
+
+aiortc decodes every received frame into an unbounded queue behind ``track.recv()``; a consumer
+that samples a few frames a second would let that queue grow without end. A ``FrameSource`` owns
+one task that keeps reading the track, so the queue stays empty, and holds only the newest decoded
+frame: a slow consumer falls behind by skipping frames, never by growing memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import av
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+logger = logging.getLogger(__name__)
+
+
+class FrameSourceClosedError(Exception):
+    """The video ended (participant left, video removed, connection lost, bot left)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedFrame:
+    """One decoded frame as it arrived."""
+
+    #: The decoded picture; ``image.to_ndarray(format="bgr24")`` gives an OpenCV array.
+    image: av.VideoFrame
+    #: ``time.monotonic()`` seconds when the frame came out of the decoder.
+    received_at: float
+    #: 1-based count of frames received by this source; gaps between two ``next()`` results are
+    #: frames skipped because a newer one had arrived.
+    index: int
+
+    @property
+    def width(self) -> int:
+        return int(self.image.width)
+
+    @property
+    def height(self) -> int:
+        return int(self.image.height)
+
+
+class FrameSource:
+    """The newest frame of one participant's video. One consumer: ``await next()`` or ``async for``.
+
+    Created and closed by the connector; consumers never close the track underneath it.
+    """
+
+    def __init__(self, track: MediaStreamTrack, *, name: str = "") -> None:
+        self.name = name
+        self._track = track
+        self._latest: ReceivedFrame | None = None
+        self._returned_index = 0
+        self._num_returned = 0
+        self._arrived = asyncio.Event()
+        self._closed = False
+        self._close_reason = ""
+        self.num_received = 0
+        self._task = asyncio.get_running_loop().create_task(self._drain(), name=f"frame-source {name}")
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def num_skipped(self) -> int:
+        """Frames received but never handed out by ``next()`` (the consumer was slower)."""
+        return max(0, (self._latest.index if self._latest else 0) - self._num_returned)
+
+    def latest(self) -> ReceivedFrame | None:
+        """The newest frame, without waiting (``None`` before the first one)."""
+        return self._latest
+
+    async def next(self, timeout: float | None = None) -> ReceivedFrame:
+        """The newest frame not returned before; waits for one to arrive.
+
+        Raises ``FrameSourceClosedError`` once the video has ended, ``TimeoutError`` after
+        ``timeout`` seconds without a new frame."""
+        async with asyncio.timeout(timeout):
+            while True:
+                latest = self._latest
+                if latest is not None and latest.index > self._returned_index:
+                    self._num_returned += 1
+                    self._returned_index = latest.index
+                    return latest
+                if self._closed:
+                    raise FrameSourceClosedError(f"video {self.name!r} ended: {self._close_reason}")
+                self._arrived.clear()
+                await self._arrived.wait()
+
+    async def __aiter__(self) -> AsyncIterator[ReceivedFrame]:
+        while True:
+            try:
+                yield await self.next()
+            except FrameSourceClosedError:
+                return
+
+    async def aclose(self, reason: str = "closed") -> None:
+        """Stop draining and end the stream. Idempotent; does not stop the underlying track."""
+        self._finish(reason)
+        if not self._task.done():
+            self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    def _finish(self, reason: str) -> None:
+        if not self._closed:
+            self._closed = True
+            self._close_reason = reason
+            self._arrived.set()
+
+    async def _drain(self) -> None:
+        try:
+            while True:
+                frame = await self._track.recv()
+                if not isinstance(frame, av.VideoFrame):
+                    continue
+                self.num_received += 1
+                self._latest = ReceivedFrame(frame, time.monotonic(), self.num_received)
+                self._arrived.set()
+        except MediaStreamError:
+            self._finish("track ended")
+        except asyncio.CancelledError:
+            self._finish("closed")
+            raise
+        except Exception:  # a decoder or track bug must end this video, not the bot
+            logger.exception("frame source %r failed", self.name)
+            self._finish("failed")

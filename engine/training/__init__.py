@@ -1,0 +1,1 @@
+"""Training: the per-frame CNN on stills, then the LSTM head on sequences of its embeddings."""
