@@ -7,17 +7,21 @@ Over frames: LSTM(128) → Dropout(0.5) → LSTM(128) → Dropout(0.5) → Dense
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import keras
-import numpy as np
-from keras import layers
+# TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) is noise in a CLI; keep warnings.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from engine.preprocess import check_faces, preprocess_faces
-from engine.types import CLASSES, FACE_SIZE
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from keras import layers  # noqa: E402
+
+from engine.preprocess import check_faces, preprocess_faces  # noqa: E402
+from engine.types import CLASSES, FACE_SIZE  # noqa: E402
 
 #: Frames per sequence the head was trained on: 2 s at the default analysis rate of 5 fps.
 SEQUENCE_LENGTH = 10

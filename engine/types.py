@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+import numpy as np
+
 #: The model's output classes, in the order of its softmax.
 CLASSES: tuple[str, str, str] = ("interested", "bored", "confused")
 
@@ -47,3 +49,66 @@ class Scores:
 
     def as_tuple(self) -> tuple[float, float, float]:
         return (self.interested, self.bored, self.confused)
+
+
+@dataclass(frozen=True, slots=True, eq=False)  # eq on arrays is ambiguous
+class FaceCrop:
+    """One person's face in one analysed frame, ready for the model."""
+
+    person_id: str
+    #: Seconds on the source's clock (the frame's presentation time).
+    t: float
+    #: Where the face is, in pixels of the full-resolution frame.
+    box: Box
+    #: uint8 (48, 48) gray crop made by ``engine.preprocess.crop_face``.
+    crop: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class PersonAbsent:
+    """A tracked person's face has not been seen for the tracker's ``lost_after_s``."""
+
+    person_id: str
+    #: Seconds: the time of the frame at which the face was declared gone.
+    t: float
+    #: Seconds: the last time the face was seen (``None`` when it never was).
+    last_seen_t: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """A person entered ``state`` at time ``t`` (seconds), after smoothing and hysteresis."""
+
+    person_id: str
+    t: float
+    state: EngagementState
+    #: The smoothed probability of ``state`` when it was entered; 1.0 for ``no_face``.
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
+class InferenceStats:
+    """Counters of the inference client; every dropped frame is counted in one ``dropped_*``."""
+
+    submitted: int
+    scored: int
+    #: Frames older than the client's ``max_age_s`` when their turn came (inference fell behind).
+    dropped_stale: int
+    #: Oldest frames pushed out because ``max_pending`` frames were already waiting.
+    dropped_overflow: int
+    #: Frames in flight when the inference process died.
+    dropped_restart: int
+    pending: int
+    restarts: int
+    #: Seconds from ``submit`` to the scores' arrival over recent frames (0 when none yet).
+    latency_p50_s: float
+    latency_p95_s: float
+    #: Frames in the last batch and seconds the inference process spent on it.
+    last_batch: int
+    last_tick_s: float
+    #: ``"CPU"`` or the GPU TensorFlow uses, once the process reported it.
+    device: str
+
+    @property
+    def dropped(self) -> int:
+        return self.dropped_stale + self.dropped_overflow + self.dropped_restart

@@ -1,0 +1,147 @@
+"""Stage 2: the LSTM head trained on sequences of CNN embeddings made from stills.
+
+No openly licensed classroom video with learning-state labels exists, so sequences are made
+from stills: each frame of a sequence is a jittered copy of a face (shift, rotation, scale,
+flip, light), and some sequences change expression part-way. The label is the state of the
+last expression — what the live product must report. Each jittered face is encoded once by
+the frozen stage-1 CNN, so an epoch costs only LSTM work (end-to-end is ~30× slower here).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import cv2
+import keras
+import numpy as np
+from tqdm import tqdm
+
+from engine.datasets import FaceDataset, state_matrix
+from engine.model import SEQUENCE_LENGTH, build_sequence_head
+from engine.preprocess import preprocess_faces
+from engine.training.callbacks import StateMacroF1, standard_callbacks
+from engine.training.stills import state_balancing_weights
+
+
+def jitter_faces(faces: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Random small affine moves, flips, gamma and noise: what a webcam does between frames."""
+    out = np.empty_like(faces)
+    for index, face in enumerate(faces):
+        angle = rng.uniform(-8, 8)
+        scale = rng.uniform(0.92, 1.08)
+        matrix = cv2.getRotationMatrix2D((23.5, 23.5), angle, scale)
+        matrix[:, 2] += rng.uniform(-3, 3, size=2)
+        moved = cv2.warpAffine(face, matrix, (48, 48), borderMode=cv2.BORDER_REPLICATE)
+        if rng.random() < 0.5:
+            moved = moved[:, ::-1]
+        gamma = rng.uniform(0.7, 1.4)
+        lit = 255.0 * (moved / 255.0) ** gamma + rng.normal(0, 4, moved.shape)
+        out[index] = np.clip(lit, 0, 255).astype(np.uint8)
+    return out
+
+
+def embed_variants(
+    encoder: keras.Model, faces: np.ndarray, num_variants: int, seed: int = 0
+) -> np.ndarray:
+    """float16 (N, num_variants, D): variant 0 is the face as it is, the others are jittered."""
+    rng = np.random.default_rng(seed)
+    dim = int(encoder.output.shape[-1])
+    out = np.empty((len(faces), num_variants, dim), np.float16)
+    batch = 512
+    for variant in range(num_variants):
+        for start in tqdm(range(0, len(faces), batch), desc=f"embedding variant {variant}", leave=False):
+            part = faces[start : start + batch]
+            if variant:
+                part = jitter_faces(part, rng)
+            out[start : start + batch, variant] = np.asarray(
+                encoder(preprocess_faces(part), training=False)
+            )
+    return out
+
+
+class SequenceBatches(keras.utils.PyDataset):
+    """Random sequences of embeddings, a fraction with a change of expression part-way."""
+
+    def __init__(
+        self,
+        embeddings: np.ndarray,
+        states: np.ndarray,
+        *,
+        sequence_length: int = SEQUENCE_LENGTH,
+        batch_size: int = 64,
+        change_fraction: float = 0.4,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.embeddings = embeddings
+        self.states = states
+        self.sequence_length = sequence_length
+        self.batch_size = batch_size
+        self.change_fraction = change_fraction
+        self.rng = np.random.default_rng(seed)
+        weights = state_balancing_weights(states)
+        self.last_probabilities = weights / weights.sum()
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.embeddings) / self.batch_size)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        n, v, _ = self.embeddings.shape
+        t, b, rng = self.sequence_length, self.batch_size, self.rng
+        last = rng.choice(n, size=b, p=self.last_probabilities)
+        first = rng.integers(0, n, size=b)
+        change_at = np.where(rng.random(b) < self.change_fraction, rng.integers(1, t - 2, b), 0)
+        frame = np.arange(t)[np.newaxis, :]
+        image = np.where(frame < change_at[:, np.newaxis], first[:, np.newaxis], last[:, np.newaxis])
+        variant = rng.integers(0, v, size=(b, t))
+        x = self.embeddings[image, variant].astype(np.float32)
+        return x, self.states[last]
+
+
+def held_sequences(embeddings: np.ndarray, sequence_length: int = SEQUENCE_LENGTH) -> np.ndarray:
+    """Each face's clean embedding repeated T times: a still face held in front of the camera."""
+    return np.repeat(embeddings[:, :1, :].astype(np.float32), sequence_length, axis=1)
+
+
+def train_sequences(
+    encoder: keras.Model,
+    train: FaceDataset,
+    validation: FaceDataset,
+    mapping: dict[str, str],
+    run_dir: Path,
+    *,
+    epochs: int = 100,
+    patience: int = 8,
+    batch_size: int = 64,
+    learning_rate: float = 1e-3,
+    num_variants: int = 4,
+    verbose: int = 1,
+) -> keras.Model:
+    """Train (or resume) stage 2 in ``run_dir``; returns the best LSTM head."""
+    cache = run_dir / "embeddings.npz"
+    if cache.is_file():
+        stored = np.load(cache)
+        train_embeddings, val_embeddings = stored["train"], stored["validation"]
+    else:
+        train_embeddings = embed_variants(encoder, train.faces, num_variants, seed=1)
+        val_embeddings = embed_variants(encoder, validation.faces, 1, seed=2)
+        np.savez(cache, train=train_embeddings, validation=val_embeddings)
+    train_states = train.labels @ state_matrix(train.label_names, mapping)
+    val_states = validation.labels @ state_matrix(validation.label_names, mapping)
+    head = build_sequence_head(train_embeddings.shape[-1])
+    head.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    x_val = held_sequences(val_embeddings)
+    head.fit(
+        SequenceBatches(train_embeddings, train_states, batch_size=batch_size),
+        epochs=epochs,
+        validation_data=(x_val, val_states),
+        callbacks=[StateMacroF1(x_val, val_states.argmax(axis=1)),
+                   *standard_callbacks(run_dir, "sequences", patience)],
+        verbose=verbose,
+    )
+    return keras.saving.load_model(run_dir / "sequences_best.keras", compile=False)
