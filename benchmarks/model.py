@@ -1,0 +1,77 @@
+"""Model speed on this machine: ``predict_faces`` at batch 1 and 32, and training samples per second.
+
+Run: ``.venv/bin/python -m benchmarks.model`` (prints figures; no assertions — goals live in notes).
+Goal (issue 2): ≤ 2 ms per face at batch 32 on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import numpy as np
+
+from engine.model import EmotionModel, build_cnn_lstm
+from engine.training.pipeline import describe_devices
+from engine.training.sequences import SequenceBatches
+from engine.training.stills import build_still_classifier
+
+
+def time_calls(function: object, repeats: int) -> list[float]:
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()  # type: ignore[operator]
+        timings.append(time.perf_counter() - started)
+    return timings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=30)
+    args = parser.parse_args()
+    print(f"device: {describe_devices()}; cores: {os.cpu_count()}")
+    model = EmotionModel.load()
+    rng = np.random.default_rng(0)
+    for batch in (1, 32, 128):
+        faces = rng.integers(0, 256, (batch, 48, 48), dtype=np.uint8)
+        model.predict_faces(faces)  # warm-up: traces the graph
+        timings = time_calls(lambda f=faces: model.predict_faces(f), args.repeats)
+        median = statistics.median(timings)
+        print(f"predict_faces batch {batch:3d}: {median * 1e3:7.2f} ms per call, "
+              f"{median * 1e3 / batch:6.3f} ms per face, {batch / median:8.0f} faces/s")
+    for batch in (1, 32):
+        faces = rng.integers(0, 256, (batch, 48, 48), dtype=np.uint8)
+        model.embed_faces(faces)
+        embed = statistics.median(time_calls(lambda f=faces: model.embed_faces(f), args.repeats))
+        window = rng.normal(size=(batch, model.sequence_length, model.embedding_dim)).astype(np.float32)
+        model.predict_embeddings(window)
+        head = statistics.median(time_calls(lambda w=window: model.predict_embeddings(w), args.repeats))
+        print(f"live path batch {batch:3d}: embed {embed * 1e3:6.2f} ms + LSTM over T="
+              f"{model.sequence_length} {head * 1e3:6.2f} ms per call")
+
+    stills = build_still_classifier(8)
+    stills.compile(optimizer="adam", loss="categorical_crossentropy")
+    x = rng.normal(size=(64 * 40, 48, 48, 1)).astype(np.float32)
+    y = np.eye(8, dtype=np.float32)[rng.integers(0, 8, len(x))]
+    stills.fit(x[:128], y[:128], batch_size=64, epochs=1, verbose=0)
+    started = time.perf_counter()
+    stills.fit(x, y, batch_size=64, epochs=1, verbose=0)
+    print(f"training stage 1 (CNN on stills, augmented): {len(x) / (time.perf_counter() - started):6.0f} samples/s")
+
+    head_model = EmotionModel(build_cnn_lstm()).head
+    head_model.compile(optimizer="adam", loss="categorical_crossentropy")
+    embeddings = rng.normal(size=(2000, 4, 2048)).astype(np.float16)
+    states = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 2000)]
+    batches = SequenceBatches(embeddings, states)
+    head_model.fit(batches, epochs=1, steps_per_epoch=3, verbose=0)
+    started = time.perf_counter()
+    head_model.fit(batches, epochs=1, steps_per_epoch=30, verbose=0)
+    rate = 30 * 64 / (time.perf_counter() - started)
+    print(f"training stage 2 (LSTM on T=10 embedding sequences): {rate:6.0f} sequences/s")
+
+
+if __name__ == "__main__":
+    main()
