@@ -1,0 +1,148 @@
+"""Alert policy: sustained confusion or boredom → one short private message to the teacher."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from engine.types import EngagementState
+
+
+class AlertKind(StrEnum):
+    CONFUSED = "confused"
+    BORED = "bored"
+    CLASS_CONFUSED = "class_confused"
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """When the teacher hears about a student or the class.
+
+    - ``sustained_s=25``: a state must last 25 s before it is worth a teacher's attention. The
+      state itself is already smoothed (2–3 s to change), so a puzzled look while reading a slide
+      is not an alert; half a minute of confusion is.
+    - ``cooldown_s=300``: after an alert, the same student and kind stay quiet for 5 minutes: the
+      teacher knows; repeating it every half-minute would teach them to ignore the bot.
+    - ``alert_bored=True``: boredom alerts can be switched off (some teachers only want confusion).
+    - ``class_share=0.4`` and ``class_min_students=3``: a class-wide alert when at least 40 % of
+      the students with a face in view (and at least 3 of them) are confused at once, held for
+      ``class_sustained_s=10`` — a class-wide signal matters sooner than one student's, since it
+      usually means the last explanation did not land. ``class_cooldown_s=180`` between them.
+    """
+
+    sustained_s: float = 25.0
+    cooldown_s: float = 300.0
+    alert_bored: bool = True
+    class_share: float = 0.4
+    class_min_students: int = 3
+    class_sustained_s: float = 10.0
+    class_cooldown_s: float = 180.0
+
+    def __post_init__(self) -> None:
+        if self.sustained_s < 0 or self.cooldown_s < 0 or self.class_sustained_s < 0:
+            raise ValueError(
+                "Expected non-negative durations. Received: "
+                f"sustained_s={self.sustained_s}, cooldown_s={self.cooldown_s}, "
+                f"class_sustained_s={self.class_sustained_s}"
+            )
+        if not 0.0 < self.class_share <= 1.0 or self.class_min_students < 1:
+            raise ValueError(
+                "Expected 0 < class_share <= 1 and class_min_students >= 1. Received: "
+                f"{self.class_share}, {self.class_min_students}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A message for the teacher. ``student`` is ``None`` for class-wide alerts."""
+
+    kind: AlertKind
+    student: str | None
+    text: str
+    t: float
+
+
+@dataclass
+class _Student:
+    state: EngagementState | None = None
+    since: float = 0.0
+    last_alert: dict[AlertKind, float] = field(default_factory=dict)
+
+
+class AlertPolicy:
+    """Fed with each student's state changes and a clock; ``due(t)`` returns the alerts to send.
+
+    Students are keyed by display name: a student who drops out and rejoins keeps their history,
+    cooldowns included.
+    """
+
+    def __init__(self, settings: AlertSettings | None = None) -> None:
+        self.settings = settings or AlertSettings()
+        self._students: dict[str, _Student] = {}
+        self._class_since: float | None = None
+        self._class_last_alert: float | None = None
+
+    def update(self, student: str, state: EngagementState, t: float) -> None:
+        record = self._students.setdefault(student, _Student())
+        if record.state != state:
+            record.state = state
+            record.since = t
+
+    def forget(self, student: str) -> None:
+        """Opt-out or departure: no alert is ever sent about ``student`` from state kept so far."""
+        self._students.pop(student, None)
+
+    def due(self, t: float) -> list[Alert]:
+        settings = self.settings
+        alerts: list[Alert] = []
+        for name, record in self._students.items():
+            kind = _student_kind(record.state, settings.alert_bored)
+            if kind is None:
+                continue
+            held = t - record.since
+            last = record.last_alert.get(kind)
+            if held >= settings.sustained_s and (last is None or t - last >= settings.cooldown_s):
+                record.last_alert[kind] = t
+                alerts.append(Alert(kind, name, f"{name} has looked {kind.value} for {_seconds(held)}", t))
+        class_alert = self._class_alert(t)
+        if class_alert is not None:
+            alerts.append(class_alert)
+        return alerts
+
+    def _class_alert(self, t: float) -> Alert | None:
+        settings = self.settings
+        in_view = [s for s in self._students.values() if s.state not in (None, EngagementState.NO_FACE)]
+        confused = sum(1 for s in in_view if s.state == EngagementState.CONFUSED)
+        wide = (
+            confused >= settings.class_min_students
+            and confused >= settings.class_share * len(in_view)
+        )
+        if not wide:
+            self._class_since = None
+            return None
+        if self._class_since is None:
+            self._class_since = t
+        if t - self._class_since < settings.class_sustained_s:
+            return None
+        if self._class_last_alert is not None and t - self._class_last_alert < settings.class_cooldown_s:
+            return None
+        self._class_last_alert = t
+        text = f"{confused} of {len(in_view)} students look confused right now"
+        return Alert(AlertKind.CLASS_CONFUSED, None, text, t)
+
+
+def _student_kind(state: EngagementState | None, alert_bored: bool) -> AlertKind | None:
+    if state == EngagementState.CONFUSED:
+        return AlertKind.CONFUSED
+    if state == EngagementState.BORED and alert_bored:
+        return AlertKind.BORED
+    return None
+
+
+def _seconds(duration: float) -> str:
+    """25 → "25 s", 95 → "1 min 35 s": short enough for a chat line."""
+    whole = int(duration)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, seconds = divmod(whole, 60)
+    return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"

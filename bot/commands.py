@@ -1,0 +1,57 @@
+"""Chat commands: parsing and who may use which. Pure: the session carries them out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Command(StrEnum):
+    STATUS = "status"
+    PAUSE = "pause"
+    RESUME = "resume"
+    LEAVE = "leave"
+    HELP = "help"
+    OPTOUT = "optout"
+    OPTIN = "optin"
+
+
+#: Commands anyone may use; every other command is honoured from the teacher only.
+EVERYONE = frozenset({Command.OPTOUT, Command.OPTIN})
+#: Longest chat text read as a command; anything longer is ordinary chat.
+MAX_COMMAND_CHARS = 64
+
+HELP_TEXT = (
+    "classpulse commands — teacher: !status (class summary), !pause, !resume, !leave, !help; "
+    "everyone: !optout (stop analysing me and delete my data from this class), !optin."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedCommand:
+    command: Command
+    from_teacher: bool
+
+    @property
+    def allowed(self) -> bool:
+        return self.from_teacher or self.command in EVERYONE
+
+
+def parse_command(text: str, *, from_teacher: bool) -> ParsedCommand | None:
+    """``"!status"`` → STATUS; ordinary chat and unknown commands → ``None``.
+
+    Only the first word counts (``"!optout please"`` is an opt-out); case is ignored.
+    """
+    if not isinstance(text, str):
+        return None
+    stripped = text.strip()
+    if not stripped.startswith("!") or len(stripped) < 2 or len(stripped) > MAX_COMMAND_CHARS:
+        return None
+    if stripped[1].isspace():  # "! status" is someone's exclamation, not a command
+        return None
+    word = stripped[1:].split(maxsplit=1)[0].lower()
+    try:
+        command = Command(word)
+    except ValueError:
+        return None
+    return ParsedCommand(command, from_teacher)

@@ -1,0 +1,104 @@
+"""Alert policy and chat commands, driven by a fake clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.alerts import Alert, AlertKind, AlertPolicy, AlertSettings
+from bot.commands import Command, parse_command
+from engine.types import EngagementState as S
+
+
+def run(policy: AlertPolicy, until: float, step: float = 1.0, start: float = 0.0) -> list[Alert]:
+    alerts, t = [], start
+    while t <= until:
+        alerts += policy.due(t)
+        t += step
+    return alerts
+
+
+def test_sustained_confusion_alerts_once_with_duration() -> None:
+    policy = AlertPolicy(AlertSettings(sustained_s=20, cooldown_s=300))
+    policy.update("Ana", S.CONFUSED, 0.0)
+    policy.update("Ben", S.INTERESTED, 0.0)
+    alerts = run(policy, 60)
+    assert alerts == [Alert(AlertKind.CONFUSED, "Ana", "Ana has looked confused for 20 s", 20.0)]
+
+
+def test_short_confusion_never_alerts() -> None:
+    policy = AlertPolicy(AlertSettings(sustained_s=20))
+    policy.update("Ana", S.CONFUSED, 0.0)
+    assert run(policy, 15) == []
+    policy.update("Ana", S.INTERESTED, 16.0)
+    assert run(policy, 100, start=16) == []
+
+
+def test_cooldown_per_student_and_kind() -> None:
+    policy = AlertPolicy(AlertSettings(sustained_s=10, cooldown_s=100))
+    policy.update("Ana", S.CONFUSED, 0.0)
+    first = run(policy, 50)
+    assert [a.t for a in first] == [10.0]
+    policy.update("Ana", S.BORED, 51.0)  # another kind: its own cooldown
+    bored = run(policy, 80, start=51)
+    assert [(a.kind, a.t) for a in bored] == [(AlertKind.BORED, 61.0)]
+    policy.update("Ana", S.CONFUSED, 81.0)
+    again = run(policy, 130, start=81)
+    assert [a.t for a in again] == [110.0]  # 100 s after the first confusion alert
+
+
+def test_bored_alerts_can_be_switched_off() -> None:
+    policy = AlertPolicy(AlertSettings(sustained_s=5, alert_bored=False))
+    policy.update("Ana", S.BORED, 0.0)
+    assert run(policy, 60) == []
+
+
+def test_class_wide_alert_needs_share_and_count() -> None:
+    settings = AlertSettings(sustained_s=1000, class_share=0.4, class_min_students=3, class_sustained_s=5)
+    policy = AlertPolicy(settings)
+    for name in ("A", "B", "C", "D", "E", "F", "G", "H"):
+        policy.update(name, S.INTERESTED, 0.0)
+    policy.update("A", S.CONFUSED, 0.0)
+    policy.update("B", S.CONFUSED, 0.0)
+    assert run(policy, 20) == []  # 2 of 8: neither the count nor the share
+    policy.update("C", S.CONFUSED, 21.0)
+    policy.update("D", S.NO_FACE, 21.0)
+    assert run(policy, 24, start=21) == []  # 3 of 7 in view, not yet held 5 s
+    alerts = run(policy, 40, start=25)
+    assert [(a.kind, a.student, a.text) for a in alerts] == [
+        (AlertKind.CLASS_CONFUSED, None, "3 of 7 students look confused right now")
+    ]
+
+
+def test_forgotten_student_never_alerts() -> None:
+    policy = AlertPolicy(AlertSettings(sustained_s=10))
+    policy.update("Ana", S.CONFUSED, 0.0)
+    policy.forget("Ana")
+    assert run(policy, 60) == []
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(ValueError, match="class_share.*Received: 0.0"):
+        AlertSettings(class_share=0.0)
+    with pytest.raises(ValueError, match="non-negative.*sustained_s=-1"):
+        AlertSettings(sustained_s=-1)
+
+
+@pytest.mark.parametrize(
+    ("text", "teacher", "command", "allowed"),
+    [
+        ("!status", True, Command.STATUS, True),
+        ("  !STATUS  ", True, Command.STATUS, True),
+        ("!status", False, Command.STATUS, False),
+        ("!leave", False, Command.LEAVE, False),
+        ("!optout please", False, Command.OPTOUT, True),
+        ("!optin", False, Command.OPTIN, True),
+    ],
+)
+def test_commands_and_who_may_use_them(text: str, teacher: bool, command: Command, allowed: bool) -> None:
+    parsed = parse_command(text, from_teacher=teacher)
+    assert parsed is not None and parsed.command == command and parsed.allowed == allowed
+
+
+@pytest.mark.parametrize("text", ["hello", "!", "!dance", "! status", "!" + "x" * 500, "", "status!"])
+def test_ordinary_chat_is_not_a_command(text: str) -> None:
+    assert parse_command(text, from_teacher=True) is None
