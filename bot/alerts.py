@@ -103,7 +103,9 @@ class AlertPolicy:
             last = record.last_alert.get(kind)
             if held >= settings.sustained_s and (last is None or t - last >= settings.cooldown_s):
                 record.last_alert[kind] = t
-                alerts.append(Alert(kind, name, f"{name} has looked {kind.value} for {_seconds(held)}", t))
+                alerts.append(
+                    Alert(kind, name, f"{name} has looked {kind.value} for {_seconds(held)}", t)
+                )
         class_alert = self._class_alert(t)
         if class_alert is not None:
             alerts.append(class_alert)
@@ -111,11 +113,12 @@ class AlertPolicy:
 
     def _class_alert(self, t: float) -> Alert | None:
         settings = self.settings
-        in_view = [s for s in self._students.values() if s.state not in (None, EngagementState.NO_FACE)]
+        in_view = [
+            s for s in self._students.values() if s.state not in (None, EngagementState.NO_FACE)
+        ]
         confused = sum(1 for s in in_view if s.state == EngagementState.CONFUSED)
-        wide = (
-            confused >= settings.class_min_students
-            and confused >= settings.class_share * len(in_view)
+        wide = confused >= settings.class_min_students and confused >= settings.class_share * len(
+            in_view
         )
         if not wide:
             self._class_since = None
@@ -124,7 +127,10 @@ class AlertPolicy:
             self._class_since = t
         if t - self._class_since < settings.class_sustained_s:
             return None
-        if self._class_last_alert is not None and t - self._class_last_alert < settings.class_cooldown_s:
+        if (
+            self._class_last_alert is not None
+            and t - self._class_last_alert < settings.class_cooldown_s
+        ):
             return None
         self._class_last_alert = t
         text = f"{confused} of {len(in_view)} students look confused right now"

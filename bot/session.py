@@ -1,0 +1,527 @@
+"""A meeting session: the bot in one class — analysis, states, alerts, commands, consent, storage.
+
+It talks to the meeting only through ``MeetingConnector`` and to the model only through the
+``ScoringHub``; every row goes to the storage writer, which never makes the session wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from bot.alerts import Alert, AlertPolicy, AlertSettings
+from bot.analysis import ParticipantAnalysis
+from bot.commands import HELP_TEXT, Command, parse_command
+from bot.live import LiveFeed
+from bot.meetings.frames import FrameSource
+from bot.meetings.protocol import (
+    ChatReceived,
+    ChatUnavailableError,
+    ConnectionLost,
+    ConnectionRestored,
+    MeetingConnector,
+    MeetingEnded,
+    MeetingEvent,
+    Participant,
+    ParticipantJoined,
+    ParticipantLeft,
+    VideoTrackAdded,
+    VideoTrackRemoved,
+    normalize_display_name,
+)
+from engine.faces import FaceDetector
+from engine.states import StateSettings, StateTracker
+from engine.types import EngagementState, FaceCrop, PersonAbsent, Scores
+from storage import (
+    AlertRaised,
+    ConsentKind,
+    ConsentRecorded,
+    MeetingClosed,
+    MeetingOpened,
+    Sample,
+    StateChanged,
+    Writer,
+    new_meeting_id,
+)
+from storage import ParticipantJoined as JoinedRow
+from storage import ParticipantLeft as LeftRow
+
+logger = logging.getLogger(__name__)
+
+
+class ScoringHubLike(Protocol):
+    """What the session needs of ``bot.scoring.ScoringHub`` (tests pass a fake of this shape)."""
+
+    def register(self, key: str, handler: Callable[[str, Scores], None]) -> None: ...
+    def unregister(self, key: str) -> None: ...
+    def submit(self, key: str, label: str, t: float, crop: np.ndarray) -> None: ...
+    def forget(self, key: str, label: str) -> None: ...
+
+
+NOTICE = (
+    "Hello, I am classpulse, the teacher's engagement assistant. I estimate from camera images "
+    "whether the class looks interested, bored or confused, and tell only the teacher. No video "
+    "or image is stored, only these estimates. Type !optout to stop being analysed (your data "
+    "from this class is deleted at once); !optin to join again."
+)
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """What one bot does in one meeting; every threshold lives here or in the nested settings.
+
+    ``face_timeout_s=2``: no crop for 2 s (10 analysed frames) reads as ``no_face`` on the
+    timeline, before the tracker formally loses the face. ``empty_grace_s=30``: the bot leaves
+    after being alone for 30 s, long enough to survive everyone's network hiccup.
+    """
+
+    teacher: str
+    bot_name: str = "classpulse bot"
+    platform: str = "janus"
+    room: str = ""
+    title: str | None = None
+    analysis_fps: float = 5.0
+    sample_period_s: float = 1.0
+    face_timeout_s: float = 2.0
+    empty_grace_s: float = 30.0
+    chat_timeout_s: float = 5.0
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    states: StateSettings = field(default_factory=StateSettings)
+
+
+@dataclass
+class _Student:
+    name: str
+    participant: Participant | None = None
+    source: FrameSource | None = None
+    analysis: ParticipantAnalysis | None = None
+    opted_out: bool = False
+
+
+@dataclass
+class _Person:
+    """One analysed face: the student, or a classmate sharing their camera (``Name (2)``)."""
+
+    owner: str
+    last_face_t: float | None = None
+    scores: Scores | None = None
+    reported: EngagementState | None = None
+    since: float = 0.0
+
+
+class MeetingSession:
+    """Run with ``await session.run()``; ``await session.stop(reason)`` makes it leave."""
+
+    def __init__(
+        self,
+        connector: MeetingConnector,
+        settings: SessionSettings,
+        writer: Writer,
+        scoring: ScoringHubLike,
+        detector: FaceDetector,
+        executor: Executor,
+        live: LiveFeed | None = None,
+    ) -> None:
+        self.connector = connector
+        self.settings = settings
+        self.writer = writer
+        self.scoring = scoring
+        self.detector = detector
+        self.executor = executor
+        self.live = live or LiveFeed()
+        self.meeting_id = new_meeting_id()
+        self.teacher_name = normalize_display_name(settings.teacher)
+        self.paused = False
+        self.state = "starting"
+        self.stop_reason: str | None = None
+        self.num_alerts = 0
+        self._teacher: Participant | None = None
+        self._students: dict[str, _Student] = {}
+        self._persons: dict[str, _Person] = {}
+        self._tracker = StateTracker(settings.states)
+        self._alerts = AlertPolicy(settings.alerts)
+        self._alone_since: float | None = None
+        self._lost_at: float | None = None
+        self._events_task: asyncio.Task[None] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        await self.connector.join()
+        now = time.time()
+        s = self.settings
+        self.writer.submit(
+            MeetingOpened(
+                self.meeting_id,
+                s.platform,
+                s.room,
+                now,
+                title=s.title,
+                teacher=self.teacher_name,
+                sample_period_s=s.sample_period_s,
+            )
+        )
+        self.scoring.register(self.meeting_id, self._on_scores)
+        self.state = "running"
+        ticker = asyncio.create_task(self._tick_loop(), name=f"ticker {self.meeting_id}")
+        notice = asyncio.create_task(self._post_notice(), name=f"notice {self.meeting_id}")
+        self._events_task = asyncio.create_task(
+            self._read_events(), name=f"events {self.meeting_id}"
+        )
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._events_task
+        finally:
+            self.state = "leaving"
+            for task in (ticker, notice):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            for student in self._students.values():
+                await self._stop_analysis(student)
+            self.scoring.unregister(self.meeting_id)
+            for label in self._persons:
+                self.scoring.forget(self.meeting_id, label)
+            self.writer.submit(MeetingClosed(self.meeting_id, time.time()))
+            await self.connector.leave()
+            self.state = "ended"
+            self._publish({"type": "ended", "reason": self.stop_reason})
+            logger.info("left meeting %s: %s", self.meeting_id, self.stop_reason)
+
+    async def stop(self, reason: str = "asked to leave") -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        if self._events_task is not None:
+            self._events_task.cancel()
+
+    async def _read_events(self) -> None:
+        async for event in self.connector.events():
+            try:
+                await self._handle(event)
+            except Exception:  # one bad event must not end the class for everyone
+                logger.exception("failed to handle %r", event)
+        if self.stop_reason is None:
+            self.stop_reason = "meeting ended"
+
+    # -- meeting events --------------------------------------------------------------------
+
+    def _is_teacher(self, participant: Participant) -> bool:
+        return participant.display_name.casefold() == self.teacher_name.casefold()
+
+    async def _handle(self, event: MeetingEvent) -> None:
+        now = time.time()
+        if isinstance(event, ParticipantJoined):
+            participant = event.participant
+            if self._is_teacher(participant):
+                self._teacher = participant
+                return
+            student = self._students.setdefault(
+                participant.display_name, _Student(participant.display_name)
+            )
+            student.participant = participant
+            self.writer.submit(
+                JoinedRow(self.meeting_id, student.name, now, platform_id=participant.id)
+            )
+            self._publish({"type": "joined", "student": student.name, "t": now})
+        elif isinstance(event, ParticipantLeft):
+            participant = event.participant
+            if self._teacher is not None and participant.id == self._teacher.id:
+                self._teacher = None
+                return
+            student = self._students.get(participant.display_name)
+            if (
+                student is None
+                or student.participant is None
+                or student.participant.id != participant.id
+            ):
+                return
+            student.participant = None
+            await self._stop_analysis(student)
+            student.source = None
+            self._drop_persons(student.name)
+            self.writer.submit(LeftRow(self.meeting_id, student.name, now))
+            self._publish({"type": "left", "student": student.name, "t": now})
+        elif isinstance(event, VideoTrackAdded):
+            student = self._students.get(event.participant.display_name)
+            if student is None or self._is_teacher(event.participant):
+                return  # the teacher's own video is neither analysed nor stored
+            student.source = event.source
+            await self._start_analysis(student)
+        elif isinstance(event, VideoTrackRemoved):
+            student = self._students.get(event.participant.display_name)
+            if student is not None:
+                await self._stop_analysis(student)
+                student.source = None
+        elif isinstance(event, ChatReceived):
+            await self._on_chat(event)
+        elif isinstance(event, ConnectionLost):
+            self._lost_at = event.t
+            logger.warning("lost the meeting: %s", event.reason)
+        elif isinstance(event, ConnectionRestored):
+            text = f"classpulse lost the meeting for {event.gap_s:.0f} s; nothing was analysed then"
+            self.writer.submit(AlertRaised(self.meeting_id, event.t, "connection_gap", text, False))
+            self._publish({"type": "gap", "gap_s": event.gap_s, "t": event.t})
+        elif isinstance(event, MeetingEnded):
+            self.stop_reason = self.stop_reason or f"meeting ended: {event.reason}"
+
+    # -- analysis --------------------------------------------------------------------------
+
+    async def _start_analysis(self, student: _Student) -> None:
+        if student.source is None or student.opted_out or student.analysis is not None:
+            return
+        student.analysis = ParticipantAnalysis(
+            student.name,
+            student.source,
+            self.detector,
+            self.executor,
+            self._on_crop,
+            self._on_absent,
+            fps=self.settings.analysis_fps,
+        )
+        student.analysis.paused = self.paused
+        self._persons.setdefault(student.name, _Person(student.name))
+
+    async def _stop_analysis(self, student: _Student) -> None:
+        if student.analysis is not None:
+            await student.analysis.aclose()
+            student.analysis = None
+
+    def _drop_persons(self, owner: str) -> None:
+        for label in [label for label, person in self._persons.items() if person.owner == owner]:
+            del self._persons[label]
+            self.scoring.forget(self.meeting_id, label)
+            self._tracker.forget(label)
+            self._alerts.forget(label)
+
+    def _on_crop(self, owner: str, label: str, crop: FaceCrop) -> None:
+        person = self._persons.setdefault(label, _Person(owner))
+        student = self._students.get(person.owner)
+        if self.paused or student is None or student.opted_out:
+            return
+        person.last_face_t = crop.t
+        self.scoring.submit(self.meeting_id, label, crop.t, crop.crop)
+
+    def _on_absent(self, owner: str, label: str, t: float) -> None:
+        if label in self._persons:
+            self._tracker.absent(PersonAbsent(label, t, self._persons[label].last_face_t))
+
+    def _on_scores(self, label: str, scores: Scores) -> None:
+        person = self._persons.get(label)
+        if person is None or self.paused:
+            return  # opted out, left, or paused while the frame was in flight: discard
+        person.scores = scores
+        self._tracker.push(
+            Scores(label, scores.t, scores.interested, scores.bored, scores.confused)
+        )
+
+    # -- the 1 Hz tick: samples, state changes, alerts, leaving when alone -------------------
+
+    async def _tick_loop(self) -> None:
+        period = self.settings.sample_period_s
+        while True:
+            await asyncio.sleep(period - (time.time() % period))
+            try:
+                await self._tick(time.time())
+            except Exception:
+                logger.exception("tick failed in meeting %s", self.meeting_id)
+
+    def current_state(self, person: _Person, label: str, t: float) -> EngagementState:
+        in_view = (
+            person.last_face_t is not None
+            and t - person.last_face_t <= self.settings.face_timeout_s
+        )
+        if not in_view:
+            return EngagementState.NO_FACE
+        return self._tracker.state(label) or EngagementState.NO_FACE
+
+    async def _tick(self, t: float) -> None:
+        if not self.paused:
+            for label, person in list(self._persons.items()):
+                student = self._students.get(person.owner)
+                if student is None or student.opted_out or student.analysis is None:
+                    continue
+                state = self.current_state(person, label, t)
+                if state != person.reported:
+                    self.writer.submit(
+                        StateChanged(self.meeting_id, label, t, state, person.reported)
+                    )
+                    person.reported, person.since = state, t
+                    self._publish({"type": "state", "student": label, "state": state.value, "t": t})
+                face = state != EngagementState.NO_FACE
+                scores = person.scores if face else None
+                self.writer.submit(
+                    Sample(
+                        self.meeting_id,
+                        label,
+                        t,
+                        state,
+                        face,
+                        *(scores.as_tuple() if scores else (None, None, None)),
+                    )
+                )
+                self._publish(
+                    {
+                        "type": "sample",
+                        "student": label,
+                        "state": state.value,
+                        "t": t,
+                        "p": list(scores.as_tuple()) if scores else None,
+                    }
+                )
+                self._alerts.update(label, state, t)
+            for alert in self._alerts.due(t):
+                await self._send_alert(alert)
+        self._check_alone(t)
+
+    def _check_alone(self, t: float) -> None:
+        if self.connector.participants():
+            self._alone_since = None
+        elif self._alone_since is None:
+            self._alone_since = t
+        elif t - self._alone_since >= self.settings.empty_grace_s:
+            self.stop_reason = "everyone left"
+            if self._events_task is not None:
+                self._events_task.cancel()
+
+    async def _send_alert(self, alert: Alert) -> None:
+        delivered = await self._whisper_teacher(alert.text)
+        self.num_alerts += 1
+        self.writer.submit(
+            AlertRaised(
+                self.meeting_id,
+                alert.t,
+                alert.kind.value,
+                alert.text,
+                delivered,
+                display_name=alert.student,
+            )
+        )
+        self._publish(
+            {
+                "type": "alert",
+                "kind": alert.kind.value,
+                "student": alert.student,
+                "text": alert.text,
+                "t": alert.t,
+                "delivered": delivered,
+            }
+        )
+
+    # -- chat ------------------------------------------------------------------------------
+
+    async def _say(self, text: str, to: Participant | None = None) -> bool:
+        try:
+            await asyncio.wait_for(
+                self.connector.send_chat(text, to=to), self.settings.chat_timeout_s
+            )
+            return True
+        except (ChatUnavailableError, TimeoutError, ValueError) as error:
+            logger.warning("chat message not sent (%s): %s", error, text[:80])
+            return False
+
+    async def _whisper_teacher(self, text: str) -> bool:
+        if self._teacher is None:
+            return False
+        return await self._say(text, to=self._teacher)
+
+    async def _post_notice(self) -> None:
+        """The public notice, retried until chat is up (a TextRoom may join after the video)."""
+        for attempt in range(20):
+            if await self._say(NOTICE):
+                self.writer.submit(
+                    ConsentRecorded(self.meeting_id, time.time(), ConsentKind.NOTICE)
+                )
+                return
+            await asyncio.sleep(min(5.0, 0.5 * (attempt + 1)))
+        logger.error("could not post the privacy notice in meeting %s", self.meeting_id)
+
+    async def _on_chat(self, event: ChatReceived) -> None:
+        sender = event.sender
+        parsed = parse_command(event.text, from_teacher=self._is_teacher(sender))
+        if parsed is None:
+            return
+        if not parsed.allowed:
+            logger.info("ignored %s from %s: teacher only", parsed.command, sender.display_name)
+            return
+        command = parsed.command
+        if command is Command.STATUS:
+            await self._whisper_teacher(self.status_text())
+        elif command is Command.HELP:
+            await self._whisper_teacher(HELP_TEXT)
+        elif command in (Command.PAUSE, Command.RESUME):
+            self.set_paused(command is Command.PAUSE)
+            await self._say(
+                "classpulse: analysis paused by the teacher."
+                if self.paused
+                else "classpulse: analysis resumed."
+            )
+        elif command is Command.LEAVE:
+            await self._say("classpulse is leaving the class. Goodbye!")
+            await self.stop("the teacher said !leave")
+        elif command is Command.OPTOUT:
+            await self.opt_out(sender)
+        elif command is Command.OPTIN:
+            await self.opt_in(sender)
+
+    def set_paused(self, paused: bool) -> None:
+        self.paused = paused
+        for student in self._students.values():
+            if student.analysis is not None:
+                student.analysis.paused = paused
+
+    async def opt_out(self, sender: Participant) -> None:
+        """Stops analysis of ``sender`` now and deletes this meeting's rows about them."""
+        student = self._students.setdefault(sender.display_name, _Student(sender.display_name))
+        student.opted_out = True
+        await self._stop_analysis(student)
+        self._drop_persons(student.name)
+        self.writer.submit(
+            ConsentRecorded(self.meeting_id, time.time(), ConsentKind.OPT_OUT, student.name)
+        )
+        self._publish({"type": "opt_out", "student": student.name})
+        await self._say(
+            "classpulse: you are opted out. Nothing about you is analysed, and what was "
+            "stored about you in this class is deleted. !optin to undo.",
+            to=sender,
+        )
+
+    async def opt_in(self, sender: Participant) -> None:
+        student = self._students.get(sender.display_name)
+        if student is None or not student.opted_out:
+            return
+        student.opted_out = False
+        self.writer.submit(
+            ConsentRecorded(self.meeting_id, time.time(), ConsentKind.OPT_IN, student.name)
+        )
+        await self._start_analysis(student)
+        await self._say("classpulse: you are opted in again. Thank you!", to=sender)
+
+    def status_text(self) -> str:
+        now = time.time()
+        parts = []
+        for label, person in sorted(self._persons.items()):
+            student = self._students.get(person.owner)
+            if student is None or student.opted_out or student.participant is None:
+                continue
+            state = person.reported or EngagementState.NO_FACE
+            held = f" ({int(now - person.since)} s)" if state in ("confused", "bored") else ""
+            parts.append(f"{label}: {state.value.replace('_', ' ')}{held}")
+        paused = " Analysis is paused." if self.paused else ""
+        if not parts:
+            return f"classpulse: no student is being analysed right now.{paused}"
+        return (
+            f"classpulse: {len(parts)} students — "
+            + ", ".join(parts)
+            + f". Alerts so far: {self.num_alerts}.{paused}"
+        )
+
+    def _publish(self, event: dict[str, object]) -> None:
+        self.live.publish(self.meeting_id, {"meeting_id": self.meeting_id, **event})

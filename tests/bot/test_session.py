@@ -1,0 +1,170 @@
+"""The meeting session with a fake meeting and a fake model, real video, detector and SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from bot.alerts import AlertSettings
+from bot.session import NOTICE, MeetingSession, SessionSettings
+from engine.faces import FaceDetector
+from storage import Storage
+from tests.bot.session_fakes import FakeConnector, FakeScoringHub
+
+VERDICTS = {
+    "Ana": (0.1, 0.1, 0.8),  # confused
+    "Ben": (0.9, 0.05, 0.05),  # interested
+    "Cleo": (0.1, 0.8, 0.1),  # bored
+}
+
+
+@dataclass
+class Class:
+    session: MeetingSession
+    connector: FakeConnector
+    scoring: FakeScoringHub
+    storage: Storage
+    task: asyncio.Task[None]
+
+
+@pytest.fixture
+def face(jaffe_dir: Path) -> np.ndarray:
+    image = cv2.imread(str(next(iter(sorted(jaffe_dir.glob("KA.NE1*.tiff"))))), cv2.IMREAD_GRAYSCALE)
+    assert image is not None
+    return image
+
+
+@pytest.fixture
+async def classroom(tmp_path: Path) -> AsyncIterator[Class]:
+    storage = Storage.open(f"sqlite:///{tmp_path / 'class.db'}")
+    writer = storage.writer()
+    connector = FakeConnector()
+    scoring = FakeScoringHub(lambda label: VERDICTS.get(label.split(" (")[0], (0.9, 0.05, 0.05)))
+    settings = SessionSettings(
+        teacher="Ms Tanaka", room="test", sample_period_s=0.25, empty_grace_s=1.5,
+        alerts=AlertSettings(sustained_s=2.0, cooldown_s=60.0, class_min_students=5),
+    )
+    with ThreadPoolExecutor(2) as executor:
+        session = MeetingSession(connector, settings, writer, scoring, FaceDetector(), executor)
+        task = asyncio.create_task(session.run())
+        yield Class(session, connector, scoring, storage, task)
+        await session.stop("test over")
+        await asyncio.wait_for(task, 10)
+    writer.close()
+    storage.close()
+
+
+async def wait_for(condition: object, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_alerts_reach_the_teacher_only(classroom: Class, face: np.ndarray) -> None:
+    c = classroom
+    teacher = c.connector.arrive("Ms Tanaka", face)
+    c.connector.arrive("Ana", face)
+    c.connector.arrive("Ben", face)
+    await wait_for(lambda: c.connector.whispers_to("Ms Tanaka"))
+    await asyncio.sleep(2.5)  # Ben's interest and Ana's cooldown: nothing more may come
+    alerts = c.connector.whispers_to(teacher.display_name)
+    assert len(alerts) == 1 and alerts[0].startswith("Ana has looked confused for ")
+    assert c.connector.public() == [NOTICE]
+    assert not c.connector.whispers_to("Ana") and not c.connector.whispers_to("Ben")
+    assert "Ms Tanaka" not in c.scoring.submitted  # the teacher's video is never analysed
+    assert {"Ana", "Ben"} <= set(c.scoring.submitted)
+
+
+async def test_samples_states_and_alerts_are_stored(classroom: Class, face: np.ndarray) -> None:
+    c = classroom
+    c.connector.arrive("Ms Tanaka", video=False)
+    c.connector.arrive("Ana", face)
+    c.connector.arrive("Nobody", None)  # a camera showing no face
+    await wait_for(lambda: c.connector.whispers_to("Ms Tanaka"))
+    await c.session.stop()
+    await asyncio.wait_for(c.task, 10)
+    c.session.writer.flush(5)
+    summary = c.storage.meeting_summary(c.session.meeting_id)
+    assert summary.meeting.ended_at is not None and summary.meeting.teacher == "Ms Tanaka"
+    students = {s.display_name: s for s in summary.students}
+    assert set(students) == {"Ana", "Nobody"}
+    assert students["Ana"].share_confused > 0.5 and students["Ana"].num_alerts == 1
+    assert students["Nobody"].share_no_face == 1.0
+    alerts = c.storage.alerts(c.session.meeting_id)
+    assert [(a.kind, a.display_name, a.delivered) for a in alerts] == [("confused", "Ana", True)]
+
+
+async def test_status_and_teacher_only_commands(classroom: Class, face: np.ndarray) -> None:
+    c = classroom
+    teacher = c.connector.arrive("Ms Tanaka", video=False)
+    ana = c.connector.arrive("Ana", face)
+    ben = c.connector.arrive("Ben", face)
+    await wait_for(lambda: c.session._persons.get("Ben") and c.session._persons["Ben"].reported)
+    c.connector.say(ben, "!status")
+    c.connector.say(ana, "!leave")
+    await asyncio.sleep(0.5)
+    assert c.connector.whispers_to("Ben") == [] and not c.task.done()
+    c.connector.say(teacher, "!status")
+    await wait_for(lambda: c.connector.whispers_to("Ms Tanaka"))
+    status = c.connector.whispers_to("Ms Tanaka")[0]
+    assert status.startswith("classpulse: 2 students") and "Ben: interested" in status
+    c.connector.say(teacher, "!pause")
+    await asyncio.sleep(0.3)
+    submitted = len(c.scoring.submitted)
+    await asyncio.sleep(1.0)
+    assert len(c.scoring.submitted) == submitted  # paused: nothing goes to the model
+    c.connector.say(teacher, "!resume")
+    await wait_for(lambda: len(c.scoring.submitted) > submitted)
+    c.connector.say(teacher, "!leave")
+    await asyncio.wait_for(c.task, 10)
+    assert c.session.stop_reason == "the teacher said !leave" and c.connector.left
+
+
+async def test_opt_out_stops_analysis_and_deletes_rows(classroom: Class, face: np.ndarray) -> None:
+    c = classroom
+    c.connector.arrive("Ms Tanaka", video=False)
+    ana = c.connector.arrive("Ana", face)
+    c.connector.arrive("Ben", face)
+    await asyncio.sleep(1.5)
+    c.connector.say(ana, "!optout")
+    await wait_for(lambda: "Ana" in c.scoring.forgotten)
+    submitted = c.scoring.submitted.count("Ana")
+    await asyncio.sleep(2.5)
+    assert c.scoring.submitted.count("Ana") == submitted  # at once, not at the next batch
+    assert not any(t.startswith("Ana has looked") for t in c.connector.whispers_to("Ms Tanaka"))
+    assert "opted out" in c.connector.whispers_to("Ana")[0]
+    c.session.writer.flush(5)
+    summary = c.storage.meeting_summary(c.session.meeting_id)
+    students = {s.display_name: s for s in summary.students}
+    assert students.get("Ana") is None or (students["Ana"].num_samples == 0 and students["Ana"].opted_out)
+    assert students["Ben"].num_samples > 0
+    c.connector.say(ana, "!optin")
+    await wait_for(lambda: c.scoring.submitted.count("Ana") > submitted)
+
+
+async def test_rejoin_is_the_same_student_and_bot_leaves_when_alone(
+    classroom: Class, face: np.ndarray
+) -> None:
+    c = classroom
+    ana = c.connector.arrive("Ana", face)
+    await asyncio.sleep(1.0)
+    c.connector.depart(ana)
+    await asyncio.sleep(0.3)
+    ana = c.connector.arrive("Ana", face)
+    await asyncio.sleep(1.0)
+    c.connector.depart(ana)
+    await asyncio.wait_for(c.task, 10)  # alone for empty_grace_s: the bot leaves by itself
+    assert c.session.stop_reason == "everyone left"
+    c.session.writer.flush(5)
+    summary = c.storage.meeting_summary(c.session.meeting_id)
+    assert [s.display_name for s in summary.students] == ["Ana"]
+    assert summary.meeting.ended_at is not None
