@@ -26,16 +26,26 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
         "class folders). Resumes from --run-dir when interrupted.",
     )
     parser.add_argument(
-        "--data", action="append", default=None,
+        "--data",
+        action="append",
+        default=None,
         help="dataset file or folder (repeatable); default: $CLASSPULSE_DATASETS/fer2013",
     )
-    parser.add_argument("--run-dir", type=Path, default=Path("runs/train"), help="checkpoints, history, curves")
-    parser.add_argument("--output", type=Path, default=None, help="model file (default RUN_DIR/model.keras)")
-    parser.add_argument("--epochs", type=int, default=100, help="maximum epochs per stage (default 100)")
+    parser.add_argument(
+        "--run-dir", type=Path, default=Path("runs/train"), help="checkpoints, history, curves"
+    )
+    parser.add_argument(
+        "--output", type=Path, default=None, help="model file (default RUN_DIR/model.keras)"
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=100, help="maximum epochs per stage (default 100)"
+    )
     parser.add_argument("--patience", type=int, default=8, help="early-stopping patience in epochs")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--mapping", default=None, help="JSON emotion→state mapping (default: shipped)")
+    parser.add_argument(
+        "--mapping", default=None, help="JSON emotion→state mapping (default: shipped)"
+    )
     parser.set_defaults(handler=_run_train)
 
 
@@ -45,9 +55,14 @@ def _run_train(args: argparse.Namespace) -> int:
     data = tuple(args.data or [str(datasets_dir() / "fer2013")])
     train_model(
         TrainingOptions(
-            data=data, run_dir=args.run_dir, output=args.output or args.run_dir / "model.keras",
-            epochs=args.epochs, patience=args.patience, batch_size=args.batch_size,
-            learning_rate=args.learning_rate, mapping=args.mapping,
+            data=data,
+            run_dir=args.run_dir,
+            output=args.output or args.run_dir / "model.keras",
+            epochs=args.epochs,
+            patience=args.patience,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            mapping=args.mapping,
             verbose=1 if sys.stdout.isatty() else 2,
         )
     )
@@ -62,13 +77,23 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
         "datasets without a split on all of their faces.",
     )
     parser.add_argument(
-        "--data", action="append", default=None,
+        "--data",
+        action="append",
+        default=None,
         help="dataset file or folder (repeatable); default: FER2013 and JAFFE under $CLASSPULSE_DATASETS",
     )
-    parser.add_argument("--model", type=Path, default=None, help="model file (default: shipped weights)")
-    parser.add_argument("--output", type=Path, default=Path("runs/evaluation"), help="report folder")
-    parser.add_argument("--run-dir", type=Path, default=None, help="training run whose curves to include")
-    parser.add_argument("--mapping", default=None, help="JSON emotion→state mapping (default: shipped)")
+    parser.add_argument(
+        "--model", type=Path, default=None, help="model file (default: shipped weights)"
+    )
+    parser.add_argument(
+        "--output", type=Path, default=Path("runs/evaluation"), help="report folder"
+    )
+    parser.add_argument(
+        "--run-dir", type=Path, default=None, help="training run whose curves to include"
+    )
+    parser.add_argument(
+        "--mapping", default=None, help="JSON emotion→state mapping (default: shipped)"
+    )
     parser.set_defaults(handler=_run_evaluate)
 
 
@@ -88,13 +113,22 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         evaluation = evaluate(model, dataset, mapping)
         print(markdown_table(evaluation), "\n", flush=True)
         evaluations.append(evaluation)
-    report = write_report(evaluations, args.output, args.model or default_weights_path(), args.run_dir)
+    report = write_report(
+        evaluations, args.output, args.model or default_weights_path(), args.run_dir
+    )
     print(f"report: {report}")
     return 0
 
 
-#: Subcommands contributed by other modules: name → function adding the subparser.
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_train, _add_evaluate]
+def _subcommands() -> list[Callable[[argparse._SubParsersAction], None]]:
+    """Every subcommand's ``add`` function; modules are imported here, none loads TensorFlow."""
+    from bot.cli_join import add_join
+
+    return [add_join, _add_train, _add_evaluate]
+
+
+#: Subcommands contributed by other modules: functions adding their subparser.
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Engagement assistant for online teaching: interested, bored, confused.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in SUBCOMMANDS:
+    for add in [*_subcommands(), *SUBCOMMANDS]:
         add(subparsers)
     return parser
 
@@ -113,7 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args))
-    except (CommandError, ValueError, FileNotFoundError, PermissionError) as error:
+    except (CommandError, ValueError, LookupError, OSError, RuntimeError) as error:
+        # LookupError: unknown meeting/student ids; RuntimeError: the inference process failed.
         print(f"classpulse {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -176,6 +176,8 @@ class MeetingSession:
         self._events_task = asyncio.create_task(
             self._read_events(), name=f"events {self.meeting_id}"
         )
+        if self.stop_reason is not None:  # asked to leave while joining
+            self._events_task.cancel()
         try:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._events_task
