@@ -1,4 +1,5 @@
-"""classpulse bot: the media process (meeting connectors, per-meeting session, web app, CLI).
+"""classpulse bot: meeting connectors, the per-meeting session, alerts, web app and CLI.
 
-Never imports TensorFlow or Keras: they crash beside aiortc/pylibsrtp.
+The media process lives here: nothing in bot/ may import TensorFlow (it segfaults beside
+aiortc's pylibsrtp); the model runs in the engine's inference process.
 """

@@ -19,7 +19,6 @@ import numpy as np
 
 from bot.alerts import Alert, AlertPolicy, AlertSettings
 from bot.analysis import ParticipantAnalysis
-from bot.commands import HELP_TEXT, Command, parse_command
 from bot.live import LiveFeed
 from bot.meetings.frames import FrameSource
 from bot.meetings.protocol import (
@@ -37,6 +36,7 @@ from bot.meetings.protocol import (
     VideoTrackRemoved,
     normalize_display_name,
 )
+from bot.session_commands import ChatCommands
 from engine.faces import FaceDetector
 from engine.states import StateSettings, StateTracker
 from engine.types import EngagementState, FaceCrop, PersonAbsent, Scores
@@ -143,13 +143,13 @@ class MeetingSession:
         self.state = "starting"
         self.stop_reason: str | None = None
         self.num_alerts = 0
-        self._teacher: Participant | None = None
+        self.teacher: Participant | None = None
         self._students: dict[str, _Student] = {}
         self._persons: dict[str, _Person] = {}
         self._tracker = StateTracker(settings.states)
         self._alerts = AlertPolicy(settings.alerts)
         self._alone_since: float | None = None
-        self._lost_at: float | None = None
+        self.commands = ChatCommands(self)
         self._events_task: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -219,38 +219,10 @@ class MeetingSession:
         return participant.display_name.casefold() == self.teacher_name.casefold()
 
     async def _handle(self, event: MeetingEvent) -> None:
-        now = time.time()
         if isinstance(event, ParticipantJoined):
-            participant = event.participant
-            if self._is_teacher(participant):
-                self._teacher = participant
-                return
-            student = self._students.setdefault(
-                participant.display_name, _Student(participant.display_name)
-            )
-            student.participant = participant
-            self.writer.submit(
-                JoinedRow(self.meeting_id, student.name, now, platform_id=participant.id)
-            )
-            self._publish({"type": "joined", "student": student.name, "t": now})
+            self._joined(event.participant)
         elif isinstance(event, ParticipantLeft):
-            participant = event.participant
-            if self._teacher is not None and participant.id == self._teacher.id:
-                self._teacher = None
-                return
-            student = self._students.get(participant.display_name)
-            if (
-                student is None
-                or student.participant is None
-                or student.participant.id != participant.id
-            ):
-                return
-            student.participant = None
-            await self._stop_analysis(student)
-            student.source = None
-            self._drop_persons(student.name)
-            self.writer.submit(LeftRow(self.meeting_id, student.name, now))
-            self._publish({"type": "left", "student": student.name, "t": now})
+            await self._left(event.participant)
         elif isinstance(event, VideoTrackAdded):
             student = self._students.get(event.participant.display_name)
             if student is None or self._is_teacher(event.participant):
@@ -258,14 +230,13 @@ class MeetingSession:
             student.source = event.source
             await self._start_analysis(student)
         elif isinstance(event, VideoTrackRemoved):
-            student = self._students.get(event.participant.display_name)
-            if student is not None:
-                await self._stop_analysis(student)
-                student.source = None
+            found = self._students.get(event.participant.display_name)
+            if found is not None:
+                await self._stop_analysis(found)
+                found.source = None
         elif isinstance(event, ChatReceived):
-            await self._on_chat(event)
+            await self.commands.handle(event)
         elif isinstance(event, ConnectionLost):
-            self._lost_at = event.t
             logger.warning("lost the meeting: %s", event.reason)
         elif isinstance(event, ConnectionRestored):
             text = f"classpulse lost the meeting for {event.gap_s:.0f} s; nothing was analysed then"
@@ -273,6 +244,36 @@ class MeetingSession:
             self._publish({"type": "gap", "gap_s": event.gap_s, "t": event.t})
         elif isinstance(event, MeetingEnded):
             self.stop_reason = self.stop_reason or f"meeting ended: {event.reason}"
+
+    def _joined(self, participant: Participant) -> None:
+        if self._is_teacher(participant):
+            self.teacher = participant
+            return
+        name = participant.display_name
+        student = self._students.setdefault(name, _Student(name))
+        student.participant = participant
+        now = time.time()
+        self.writer.submit(JoinedRow(self.meeting_id, name, now, platform_id=participant.id))
+        self._publish({"type": "joined", "student": name, "t": now})
+
+    async def _left(self, participant: Participant) -> None:
+        if self.teacher is not None and participant.id == self.teacher.id:
+            self.teacher = None
+            return
+        student = self._students.get(participant.display_name)
+        if (
+            student is None
+            or student.participant is None
+            or student.participant.id != participant.id
+        ):
+            return  # an old connection of someone who already rejoined
+        student.participant = None
+        await self._stop_analysis(student)
+        student.source = None
+        self._drop_persons(student.name)
+        now = time.time()
+        self.writer.submit(LeftRow(self.meeting_id, student.name, now))
+        self._publish({"type": "left", "student": student.name, "t": now})
 
     # -- analysis --------------------------------------------------------------------------
 
@@ -394,7 +395,7 @@ class MeetingSession:
                 self._events_task.cancel()
 
     async def _send_alert(self, alert: Alert) -> None:
-        delivered = await self._whisper_teacher(alert.text)
+        delivered = await self.whisper_teacher(alert.text)
         self.num_alerts += 1
         self.writer.submit(
             AlertRaised(
@@ -419,7 +420,8 @@ class MeetingSession:
 
     # -- chat ------------------------------------------------------------------------------
 
-    async def _say(self, text: str, to: Participant | None = None) -> bool:
+    async def say(self, text: str, to: Participant | None = None) -> bool:
+        """Send a chat message; False (logged) when chat is down. Never raises."""
         try:
             await asyncio.wait_for(
                 self.connector.send_chat(text, to=to), self.settings.chat_timeout_s
@@ -429,15 +431,15 @@ class MeetingSession:
             logger.warning("chat message not sent (%s): %s", error, text[:80])
             return False
 
-    async def _whisper_teacher(self, text: str) -> bool:
-        if self._teacher is None:
+    async def whisper_teacher(self, text: str) -> bool:
+        if self.teacher is None:
             return False
-        return await self._say(text, to=self._teacher)
+        return await self.say(text, to=self.teacher)
 
     async def _post_notice(self) -> None:
         """The public notice, retried until chat is up (a TextRoom may join after the video)."""
         for attempt in range(20):
-            if await self._say(NOTICE):
+            if await self.say(NOTICE):
                 self.writer.submit(
                     ConsentRecorded(self.meeting_id, time.time(), ConsentKind.NOTICE)
                 )
@@ -445,33 +447,7 @@ class MeetingSession:
             await asyncio.sleep(min(5.0, 0.5 * (attempt + 1)))
         logger.error("could not post the privacy notice in meeting %s", self.meeting_id)
 
-    async def _on_chat(self, event: ChatReceived) -> None:
-        sender = event.sender
-        parsed = parse_command(event.text, from_teacher=self._is_teacher(sender))
-        if parsed is None:
-            return
-        if not parsed.allowed:
-            logger.info("ignored %s from %s: teacher only", parsed.command, sender.display_name)
-            return
-        command = parsed.command
-        if command is Command.STATUS:
-            await self._whisper_teacher(self.status_text())
-        elif command is Command.HELP:
-            await self._whisper_teacher(HELP_TEXT)
-        elif command in (Command.PAUSE, Command.RESUME):
-            self.set_paused(command is Command.PAUSE)
-            await self._say(
-                "classpulse: analysis paused by the teacher."
-                if self.paused
-                else "classpulse: analysis resumed."
-            )
-        elif command is Command.LEAVE:
-            await self._say("classpulse is leaving the class. Goodbye!")
-            await self.stop("the teacher said !leave")
-        elif command is Command.OPTOUT:
-            await self.opt_out(sender)
-        elif command is Command.OPTIN:
-            await self.opt_in(sender)
+    # -- what chat commands do --------------------------------------------------------------
 
     def set_paused(self, paused: bool) -> None:
         self.paused = paused
@@ -479,34 +455,27 @@ class MeetingSession:
             if student.analysis is not None:
                 student.analysis.paused = paused
 
-    async def opt_out(self, sender: Participant) -> None:
-        """Stops analysis of ``sender`` now and deletes this meeting's rows about them."""
-        student = self._students.setdefault(sender.display_name, _Student(sender.display_name))
+    async def opt_out(self, name: str) -> None:
+        """Stops analysis of ``name`` now and deletes this meeting's rows about them."""
+        student = self._students.setdefault(name, _Student(name))
         student.opted_out = True
         await self._stop_analysis(student)
-        self._drop_persons(student.name)
-        self.writer.submit(
-            ConsentRecorded(self.meeting_id, time.time(), ConsentKind.OPT_OUT, student.name)
-        )
-        self._publish({"type": "opt_out", "student": student.name})
-        await self._say(
-            "classpulse: you are opted out. Nothing about you is analysed, and what was "
-            "stored about you in this class is deleted. !optin to undo.",
-            to=sender,
-        )
+        self._drop_persons(name)
+        now = time.time()
+        self.writer.submit(ConsentRecorded(self.meeting_id, now, ConsentKind.OPT_OUT, name))
+        self._publish({"type": "opt_out", "student": name, "t": now})
 
-    async def opt_in(self, sender: Participant) -> None:
-        student = self._students.get(sender.display_name)
+    async def opt_in(self, name: str) -> bool:
+        student = self._students.get(name)
         if student is None or not student.opted_out:
-            return
+            return False
         student.opted_out = False
-        self.writer.submit(
-            ConsentRecorded(self.meeting_id, time.time(), ConsentKind.OPT_IN, student.name)
-        )
+        self.writer.submit(ConsentRecorded(self.meeting_id, time.time(), ConsentKind.OPT_IN, name))
         await self._start_analysis(student)
-        await self._say("classpulse: you are opted in again. Thank you!", to=sender)
+        return True
 
     def status_text(self) -> str:
+        """One chat line: every analysed student's state, how long for the worrying ones."""
         now = time.time()
         parts = []
         for label, person in sorted(self._persons.items()):

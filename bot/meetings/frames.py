@@ -62,7 +62,9 @@ class FrameSource:
         self._closed = False
         self._close_reason = ""
         self.num_received = 0
-        self._task = asyncio.get_running_loop().create_task(self._drain(), name=f"frame-source {name}")
+        self._task = asyncio.get_running_loop().create_task(
+            self._drain(), name=f"frame-source {name}"
+        )
 
     @property
     def closed(self) -> bool:
@@ -101,11 +103,16 @@ class FrameSource:
             except FrameSourceClosedError:
                 return
 
-    async def aclose(self, reason: str = "closed") -> None:
-        """Stop draining and end the stream. Idempotent; does not stop the underlying track."""
+    def close(self, reason: str = "closed") -> None:
+        """End the stream now (waiting consumers get ``FrameSourceClosedError``) and cancel the
+        drain task. Idempotent; does not stop the underlying track."""
         self._finish(reason)
         if not self._task.done():
             self._task.cancel()
+
+    async def aclose(self, reason: str = "closed") -> None:
+        """``close()`` and wait for the drain task to be gone."""
+        self.close(reason)
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
 

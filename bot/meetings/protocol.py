@@ -178,7 +178,9 @@ def normalize_display_name(name: object, fallback: str = "anonymous") -> str:
         return fallback
     text = unicodedata.normalize("NFC", name[: MAX_DISPLAY_NAME_CHARS * 8])
     kept = "".join(
-        " " if ch.isspace() else ch for ch in text if ch.isspace() or unicodedata.category(ch)[0] != "C"
+        " " if ch.isspace() else ch
+        for ch in text
+        if ch.isspace() or unicodedata.category(ch)[0] != "C"
     )
     collapsed = " ".join(kept.split())
     if not collapsed:

@@ -62,7 +62,9 @@ class JanusMeetingUrl:
 def parse_meeting_url(url: str) -> JanusMeetingUrl:
     """Parse a meeting URL; raises ``ValueError`` naming what was expected and what was received."""
     if not isinstance(url, str) or not url.strip():
-        raise ValueError(f"Expected a meeting URL such as janus+ws://HOST:8188/?room=1234. Received: {url!r}")
+        raise ValueError(
+            f"Expected a meeting URL such as janus+ws://HOST:8188/?room=1234. Received: {url!r}"
+        )
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     if not scheme.startswith("janus+") or scheme[len("janus+") :] not in _DEFAULT_PORTS:
@@ -75,9 +77,13 @@ def parse_meeting_url(url: str) -> JanusMeetingUrl:
         host = parts.hostname
         port = parts.port
     except ValueError as error:  # a port that is not a number or out of range
-        raise ValueError(f"Expected a numeric port from 1 to 65535 in the meeting URL. Received: {_shorten(url)!r}") from error
+        raise ValueError(
+            f"Expected a numeric port from 1 to 65535 in the meeting URL. Received: {_shorten(url)!r}"
+        ) from error
     if not host:
-        raise ValueError(f"Expected a host in the meeting URL (janus+ws://HOST:PORT/?room=ID). Received: {_shorten(url)!r}")
+        raise ValueError(
+            f"Expected a host in the meeting URL (janus+ws://HOST:PORT/?room=ID). Received: {_shorten(url)!r}"
+        )
     if parts.username or parts.password:
         raise ValueError(
             "Expected no user:password@ in the meeting URL; pass credentials as apisecret= or token=. "
@@ -88,7 +94,9 @@ def parse_meeting_url(url: str) -> JanusMeetingUrl:
     try:
         query = parse_qs(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
     except ValueError as error:
-        raise ValueError(f"Expected query parameters as key=value&key=value. Received: {parts.query!r}") from error
+        raise ValueError(
+            f"Expected query parameters as key=value&key=value. Received: {parts.query!r}"
+        ) from error
     unknown = sorted(set(query) - set(_KNOWN_PARAMETERS))
     if unknown:
         raise ValueError(
@@ -97,10 +105,14 @@ def parse_meeting_url(url: str) -> JanusMeetingUrl:
         )
     repeated = sorted(key for key, values in query.items() if len(values) > 1)
     if repeated:
-        raise ValueError(f"Expected each parameter once in the meeting URL. Received repeated: {', '.join(repeated)}")
+        raise ValueError(
+            f"Expected each parameter once in the meeting URL. Received repeated: {', '.join(repeated)}"
+        )
     values = {key: items[0] for key, items in query.items()}
     if "room" not in values:
-        raise ValueError(f"Expected room=ID (the VideoRoom number) in the meeting URL. Received: {_shorten(url)!r}")
+        raise ValueError(
+            f"Expected room=ID (the VideoRoom number) in the meeting URL. Received: {_shorten(url)!r}"
+        )
     room = _room_id("room", values["room"])
     text_room = _room_id("textroom", values["textroom"]) if "textroom" in values else room
     return JanusMeetingUrl(
@@ -119,7 +131,9 @@ def parse_meeting_url(url: str) -> JanusMeetingUrl:
 
 def _room_id(name: str, value: str) -> int:
     if not value.isascii() or not value.isdigit() or not 0 < int(value) <= _MAX_ROOM_ID:
-        raise ValueError(f"Expected {name}= to be a positive whole number (a Janus room id). Received: {value!r}")
+        raise ValueError(
+            f"Expected {name}= to be a positive whole number (a Janus room id). Received: {value!r}"
+        )
     return int(value)
 
 

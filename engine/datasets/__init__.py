@@ -16,14 +16,25 @@ from engine.datasets.fer2013 import read_fer2013
 from engine.datasets.folders import read_ckplus, read_class_folders, read_jaffe
 
 __all__ = [
-    "EMOTIONS", "FaceDataset", "load_mapping", "read_ckplus", "read_class_folders",
-    "read_dataset", "read_fer2013", "read_jaffe", "split_by_subject", "state_matrix", "to_states",
+    "EMOTIONS",
+    "FaceDataset",
+    "load_mapping",
+    "read_ckplus",
+    "read_class_folders",
+    "read_dataset",
+    "read_fer2013",
+    "read_jaffe",
+    "split_by_subject",
+    "state_matrix",
+    "to_states",
 ]
 
 DATASET_KINDS = ("auto", "fer2013", "jaffe", "ckplus", "folders")
 
 
-def read_dataset(path: str | Path, kind: str = "auto", ferplus: str | Path | None = None) -> FaceDataset:
+def read_dataset(
+    path: str | Path, kind: str = "auto", ferplus: str | Path | None = None
+) -> FaceDataset:
     """Read ``path`` as ``kind``; ``auto`` guesses from what is there.
 
     auto: a ``.csv``/``.csv.gz`` file → FER2013 (with ``fer2013new.csv`` beside it as FER+ votes

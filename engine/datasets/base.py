@@ -14,17 +14,33 @@ from engine.types import CLASSES, FACE_SIZE
 
 #: Canonical emotion names. Readers translate their dataset's names with ``ALIASES``.
 EMOTIONS: tuple[str, ...] = (
-    "neutral", "happy", "surprise", "sad", "angry", "disgust", "fear", "contempt",
+    "neutral",
+    "happy",
+    "surprise",
+    "sad",
+    "angry",
+    "disgust",
+    "fear",
+    "contempt",
 )
 
 ALIASES: dict[str, str] = {
     # FER2013 / FER+ spellings
-    "happiness": "happy", "sadness": "sad", "anger": "angry",
+    "happiness": "happy",
+    "sadness": "sad",
+    "anger": "angry",
     # CK+ folder names
-    "anger": "angry", "fearful": "fear", "surprised": "surprise",
+    "anger": "angry",
+    "fearful": "fear",
+    "surprised": "surprise",
     # JAFFE file-name codes
-    "ne": "neutral", "ha": "happy", "su": "surprise", "sa": "sad",
-    "an": "angry", "di": "disgust", "fe": "fear",
+    "ne": "neutral",
+    "ha": "happy",
+    "su": "surprise",
+    "sa": "sad",
+    "an": "angry",
+    "di": "disgust",
+    "fe": "fear",
 }
 
 
@@ -69,8 +85,12 @@ class FaceDataset:
 
     def subset(self, mask: np.ndarray, name: str | None = None) -> FaceDataset:
         return FaceDataset(
-            name or self.name, self.faces[mask], self.labels[mask], self.label_names,
-            self.subjects[mask], self.splits[mask],
+            name or self.name,
+            self.faces[mask],
+            self.labels[mask],
+            self.label_names,
+            self.subjects[mask],
+            self.splits[mask],
         )
 
     def hard_labels(self) -> np.ndarray:

@@ -17,8 +17,14 @@ FER_EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral
 USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "test", "PrivateTest": "private"}
 #: FER+ vote columns in the order of its file, translated to canonical names.
 FERPLUS_COLUMNS = {
-    "neutral": "neutral", "happiness": "happy", "surprise": "surprise", "sadness": "sad",
-    "anger": "angry", "disgust": "disgust", "fear": "fear", "contempt": "contempt",
+    "neutral": "neutral",
+    "happiness": "happy",
+    "surprise": "surprise",
+    "sadness": "sad",
+    "anger": "angry",
+    "disgust": "disgust",
+    "fear": "fear",
+    "contempt": "contempt",
 }
 
 
@@ -71,7 +77,9 @@ def read_fer2013(csv_path: str | Path, ferplus_path: str | Path | None = None) -
     labels = np.zeros((len(faces), len(EMOTIONS)), np.float32)
     labels[:, order] = votes
     labels = labels[keep] / labels[keep].sum(axis=1, keepdims=True)
-    return FaceDataset("fer2013+ferplus", faces[keep], labels, EMOTIONS, subjects[keep], splits[keep])
+    return FaceDataset(
+        "fer2013+ferplus", faces[keep], labels, EMOTIONS, subjects[keep], splits[keep]
+    )
 
 
 def _read_ferplus(path: Path, usages: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -85,7 +93,9 @@ def _read_ferplus(path: Path, usages: list[str]) -> tuple[np.ndarray, np.ndarray
         )
     missing = [c for c in (*FERPLUS_COLUMNS, "unknown", "NF") if c not in (reader.fieldnames or [])]
     if missing:
-        raise ValueError(f"Expected FER+ columns {missing} in {path}. Received: {reader.fieldnames}")
+        raise ValueError(
+            f"Expected FER+ columns {missing} in {path}. Received: {reader.fieldnames}"
+        )
     votes = np.array([[float(r[c]) for c in FERPLUS_COLUMNS] for r in rows], np.float32)
     other = np.array([float(r["unknown"]) + float(r["NF"]) for r in rows], np.float32)
     mismatched = [i for i, r in enumerate(rows) if r["Usage"].strip() != usages[i]]

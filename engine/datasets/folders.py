@@ -43,8 +43,12 @@ def read_jaffe(root: str | Path) -> FaceDataset:
             f"Expected JAFFE files named like 'KA.AN1.39.tiff' in {root}. Received: none matching"
         )
     return FaceDataset(
-        "jaffe", _crops(paths, "jaffe"), _one_hot(emotions, EMOTIONS), EMOTIONS,
-        np.array(subjects), np.array([""] * len(paths)),
+        "jaffe",
+        _crops(paths, "jaffe"),
+        _one_hot(emotions, EMOTIONS),
+        EMOTIONS,
+        np.array(subjects),
+        np.array([""] * len(paths)),
     )
 
 
@@ -74,8 +78,12 @@ def read_class_folders(
         )
     vocabulary = tuple(sorted(set(classes)))
     return FaceDataset(
-        name or root.name, _crops(paths, root.name), _one_hot(classes, vocabulary), vocabulary,
-        np.array(subjects), np.array([""] * len(paths)),
+        name or root.name,
+        _crops(paths, root.name),
+        _one_hot(classes, vocabulary),
+        vocabulary,
+        np.array(subjects),
+        np.array([""] * len(paths)),
     )
 
 

@@ -48,7 +48,9 @@ def standard_callbacks(run_dir: Path, stage: str, patience: int) -> list[keras.c
         keras.callbacks.BackupAndRestore(str(run_dir / f"{stage}_backup")),
         keras.callbacks.CSVLogger(str(run_dir / f"history_{stage}.csv"), append=True),
         keras.callbacks.ModelCheckpoint(
-            str(run_dir / f"{stage}_best.keras"), monitor="val_macro_f1", mode="max",
+            str(run_dir / f"{stage}_best.keras"),
+            monitor="val_macro_f1",
+            mode="max",
             save_best_only=True,
         ),
         keras.callbacks.EarlyStopping(

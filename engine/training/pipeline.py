@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -61,7 +62,9 @@ def concat_datasets(datasets: Sequence[FaceDataset]) -> FaceDataset:
 
 def describe_devices() -> str:
     gpus = tf.config.list_physical_devices("GPU")
-    return f"GPU: {', '.join(g.name for g in gpus)}" if gpus else "CPU only (TensorFlow sees no GPU)"
+    return (
+        f"GPU: {', '.join(g.name for g in gpus)}" if gpus else "CPU only (TensorFlow sees no GPU)"
+    )
 
 
 def train_model(options: TrainingOptions) -> EmotionModel:
@@ -75,9 +78,12 @@ def train_model(options: TrainingOptions) -> EmotionModel:
     print(f"train: {len(train)} faces, validation: {len(validation)} faces", flush=True)
     timing_path = run_dir / "timing.json"
     timing = json.loads(timing_path.read_text()) if timing_path.is_file() else {}
-    common = {
-        "epochs": options.epochs, "patience": options.patience, "batch_size": options.batch_size,
-        "learning_rate": options.learning_rate, "verbose": options.verbose,
+    common: dict[str, Any] = {
+        "epochs": options.epochs,
+        "patience": options.patience,
+        "batch_size": options.batch_size,
+        "learning_rate": options.learning_rate,
+        "verbose": options.verbose,
     }
 
     encoder_path = run_dir / "frame_encoder.keras"

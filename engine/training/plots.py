@@ -26,7 +26,9 @@ def plot_training_curves(history_files: dict[str, Path], output: Path) -> Path:
     """One row per stage: loss, accuracy and validation macro-F1 per epoch (the paper's Fig. 2b)."""
     stages = {name: read_history(path) for name, path in history_files.items() if path.is_file()}
     stages = {name: h for name, h in stages.items() if h}
-    fig, axes = plt.subplots(len(stages) or 1, 3, figsize=(13, 3.6 * max(1, len(stages))), squeeze=False)
+    fig, axes = plt.subplots(
+        len(stages) or 1, 3, figsize=(13, 3.6 * max(1, len(stages))), squeeze=False
+    )
     for row, (name, history) in enumerate(stages.items()):
         epochs = np.arange(1, len(history["loss"]) + 1)
         for column, (metric, title) in enumerate(
@@ -61,8 +63,15 @@ def plot_confusion(report: ClassificationReport, output: Path, title: str) -> Pa
     for i in ticks:
         for j in ticks:
             colour = "white" if shares[i, j] > 0.5 else "black"
-            axis.text(j, i, f"{int(matrix[i, j])}\n{shares[i, j]:.0%}", ha="center", va="center",
-                      color=colour, fontsize=8)
+            axis.text(
+                float(j),
+                float(i),
+                f"{int(matrix[i, j])}\n{shares[i, j]:.0%}",
+                ha="center",
+                va="center",
+                color=colour,
+                fontsize=8,
+            )
     axis.set_title(title, fontsize=10)
     fig.colorbar(image, ax=axis, fraction=0.046)
     fig.tight_layout()

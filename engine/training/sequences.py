@@ -36,8 +36,8 @@ def jitter_faces(faces: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if rng.random() < 0.5:
             moved = moved[:, ::-1]
         gamma = rng.uniform(0.7, 1.4)
-        lit = 255.0 * (moved / 255.0) ** gamma + rng.normal(0, 4, moved.shape)
-        out[index] = np.clip(lit, 0, 255).astype(np.uint8)
+        lit = 255.0 * (moved.astype(np.float64) / 255.0) ** gamma
+        out[index] = np.clip(lit + rng.normal(0, 4, moved.shape), 0, 255).astype(np.uint8)
     return out
 
 
@@ -50,7 +50,9 @@ def embed_variants(
     out = np.empty((len(faces), num_variants, dim), np.float16)
     batch = 512
     for variant in range(num_variants):
-        for start in tqdm(range(0, len(faces), batch), desc=f"embedding variant {variant}", leave=False):
+        for start in tqdm(
+            range(0, len(faces), batch), desc=f"embedding variant {variant}", leave=False
+        ):
             part = faces[start : start + batch]
             if variant:
                 part = jitter_faces(part, rng)
@@ -93,7 +95,9 @@ class SequenceBatches(keras.utils.PyDataset):
         first = rng.integers(0, n, size=b)
         change_at = np.where(rng.random(b) < self.change_fraction, rng.integers(1, t - 2, b), 0)
         frame = np.arange(t)[np.newaxis, :]
-        image = np.where(frame < change_at[:, np.newaxis], first[:, np.newaxis], last[:, np.newaxis])
+        image = np.where(
+            frame < change_at[:, np.newaxis], first[:, np.newaxis], last[:, np.newaxis]
+        )
         variant = rng.integers(0, v, size=(b, t))
         x = self.embeddings[image, variant].astype(np.float32)
         return x, self.states[last]
@@ -140,8 +144,10 @@ def train_sequences(
         SequenceBatches(train_embeddings, train_states, batch_size=batch_size),
         epochs=epochs,
         validation_data=(x_val, val_states),
-        callbacks=[StateMacroF1(x_val, val_states.argmax(axis=1)),
-                   *standard_callbacks(run_dir, "sequences", patience)],
+        callbacks=[
+            StateMacroF1(x_val, val_states.argmax(axis=1)),
+            *standard_callbacks(run_dir, "sequences", patience),
+        ],
         verbose=verbose,
     )
     return keras.saving.load_model(run_dir / "sequences_best.keras", compile=False)

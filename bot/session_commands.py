@@ -1,0 +1,59 @@
+"""Chat commands in a meeting: who may use which, and the answers the bot gives."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from bot.commands import HELP_TEXT, Command, parse_command
+from bot.meetings.protocol import ChatReceived
+
+if TYPE_CHECKING:
+    from bot.session import MeetingSession
+
+logger = logging.getLogger(__name__)
+
+OPTED_OUT = (
+    "classpulse: you are opted out. Nothing about you is analysed, and what was stored about "
+    "you in this class is deleted. !optin to undo."
+)
+OPTED_IN = "classpulse: you are opted in again. Thank you!"
+
+
+class ChatCommands:
+    """Carries out ``!status``, ``!pause``, ``!resume``, ``!leave``, ``!help`` (teacher only) and
+    ``!optout`` / ``!optin`` (anyone, about themselves). Others' commands are ignored silently:
+    a student typing ``!leave`` gets no reply, the class no noise."""
+
+    def __init__(self, session: MeetingSession) -> None:
+        self.session = session
+
+    async def handle(self, event: ChatReceived) -> None:
+        session = self.session
+        sender = event.sender
+        parsed = parse_command(event.text, from_teacher=session._is_teacher(sender))
+        if parsed is None:
+            return
+        if not parsed.allowed:
+            logger.info("ignored !%s from %s: teacher only", parsed.command, sender.display_name)
+            return
+        command = parsed.command
+        if command is Command.STATUS:
+            await session.whisper_teacher(session.status_text())
+        elif command is Command.HELP:
+            await session.whisper_teacher(HELP_TEXT)
+        elif command in (Command.PAUSE, Command.RESUME):
+            session.set_paused(command is Command.PAUSE)
+            await session.say(
+                "classpulse: analysis paused by the teacher."
+                if session.paused
+                else "classpulse: analysis resumed."
+            )
+        elif command is Command.LEAVE:
+            await session.say("classpulse is leaving the class. Goodbye!")
+            await session.stop("the teacher said !leave")
+        elif command is Command.OPTOUT:
+            await session.opt_out(sender.display_name)
+            await session.say(OPTED_OUT, to=sender)
+        elif command is Command.OPTIN and await session.opt_in(sender.display_name):
+            await session.say(OPTED_IN, to=sender)

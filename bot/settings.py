@@ -1,0 +1,154 @@
+"""Configuration, read once: CLI flags over environment variables over defaults, in one frozen value.
+
+Factories take the ``Settings`` they need (``create_app(settings)``); nothing reads the
+environment after this module built them, so a test's settings are the whole story.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from storage import DATABASE_URL_ENV, parse_database_url
+
+#: The environment variables ``Settings.from_env`` reads.
+DATA_DIR_ENV = "CLASSPULSE_DATA_DIR"
+API_TOKEN_ENV = "CLASSPULSE_API_TOKEN"
+HOST_ENV = "CLASSPULSE_HOST"
+PORT_ENV = "CLASSPULSE_PORT"
+LOG_FORMAT_ENV = "CLASSPULSE_LOG_FORMAT"
+LOG_LEVEL_ENV = "CLASSPULSE_LOG_LEVEL"
+MODEL_REPORT_ENV = "CLASSPULSE_MODEL_REPORT"
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+#: A token given by setting must be hard to guess: at least this many characters.
+MIN_TOKEN_LENGTH = 16
+
+
+def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_DATA_HOME/classpulse`` (``~/.local/share/classpulse`` when unset): the same folder
+    the storage layer puts its default SQLite file in."""
+    environ = os.environ if environ is None else environ
+    data_home = environ.get("XDG_DATA_HOME") or str(Path("~/.local/share").expanduser())
+    return Path(data_home).expanduser() / "classpulse"
+
+
+def default_model_report_dir() -> Path:
+    """Where ``classpulse evaluate`` output is looked for by the dashboard's "about the model"
+    page when no setting says otherwise: ``engine/weights/report`` beside the shipped weights."""
+    import engine
+
+    return Path(engine.__file__).resolve().parent / "weights" / "report"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the web app, the CLI and the bot session are configured with."""
+
+    #: SQLAlchemy URL of the history database (SQLite file or PostgreSQL).
+    database_url: str
+    #: Per-user folder for the SQLite file and the hashed API token.
+    data_dir: Path
+    #: The API token when given by setting (``$CLASSPULSE_API_TOKEN``); ``None``: the hashed
+    #: token kept in ``data_dir`` (created on first start).
+    api_token: str | None = field(default=None, repr=False)
+    #: Address and port ``classpulse serve`` binds; 127.0.0.1 unless told otherwise.
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    #: ``"text"`` for people, ``"json"`` for one JSON object per log line.
+    log_format: str = "text"
+    log_level: str = "INFO"
+    #: Folder with the model's evaluation report and plots (``classpulse evaluate --output``).
+    model_report_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        parse_database_url(self.database_url)  # raises ValueError naming what was wrong
+        if (
+            not isinstance(self.port, int)
+            or isinstance(self.port, bool)
+            or not 0 <= self.port <= 65535
+        ):
+            raise ValueError(
+                f"Expected a port from 0 to 65535 (0: any free port). Received: {self.port!r}"
+            )
+        if not isinstance(self.host, str) or not self.host.strip():
+            raise ValueError(f"Expected a host name or IP address to bind. Received: {self.host!r}")
+        if self.log_format not in LOG_FORMATS:
+            raise ValueError(
+                f"Expected a log format in {list(LOG_FORMATS)}. Received: {self.log_format!r}"
+            )
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise ValueError(
+                f"Expected a log level in {list(LOG_LEVELS)}. Received: {self.log_level!r}"
+            )
+        object.__setattr__(self, "log_level", self.log_level.upper())
+        if self.api_token is not None and len(self.api_token.strip()) < MIN_TOKEN_LENGTH:
+            raise ValueError(
+                f"Expected an API token of at least {MIN_TOKEN_LENGTH} characters. "
+                f"Received: {len(self.api_token.strip())} characters"
+            )
+
+    @property
+    def binds_loopback_only(self) -> bool:
+        """True when ``host`` is a loopback address or ``localhost``."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from ``environ`` (default ``os.environ``); ``overrides`` that are not ``None``
+        (CLI flags) win over the environment."""
+        environ = os.environ if environ is None else environ
+        data_dir_text = environ.get(DATA_DIR_ENV, "").strip()
+        data_dir = Path(data_dir_text).expanduser() if data_dir_text else default_data_dir(environ)
+        if overrides.get("data_dir") is not None:
+            data_dir = Path(overrides["data_dir"]).expanduser()
+        database_url = (
+            environ.get(DATABASE_URL_ENV, "").strip() or f"sqlite:///{data_dir / 'classpulse.db'}"
+        )
+        report_text = environ.get(MODEL_REPORT_ENV, "").strip()
+        values: dict[str, Any] = {
+            "database_url": database_url,
+            "data_dir": data_dir,
+            "api_token": environ.get(API_TOKEN_ENV, "").strip() or None,
+            "host": environ.get(HOST_ENV, "").strip() or DEFAULT_HOST,
+            "port": _port(environ.get(PORT_ENV, "").strip() or str(DEFAULT_PORT)),
+            "log_format": environ.get(LOG_FORMAT_ENV, "").strip().lower() or "text",
+            "log_level": environ.get(LOG_LEVEL_ENV, "").strip() or "INFO",
+            "model_report_dir": Path(report_text).expanduser()
+            if report_text
+            else default_model_report_dir(),
+        }
+        unknown = sorted(set(overrides) - set(values))
+        if unknown:
+            raise TypeError(f"Expected overrides among {sorted(values)}. Received: {unknown}")
+        values.update(
+            {
+                key: value
+                for key, value in overrides.items()
+                if value is not None and key != "data_dir"
+            }
+        )
+        if isinstance(values["model_report_dir"], str):
+            values["model_report_dir"] = Path(values["model_report_dir"]).expanduser()
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def _port(text: str) -> int:
+    if not text.isdigit():
+        raise ValueError(f"Expected {PORT_ENV} to be a port number. Received: {text!r}")
+    return int(text)

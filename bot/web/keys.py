@@ -1,0 +1,21 @@
+"""Typed keys of what the web application holds: set once by ``create_app``, read by handlers."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.settings import Settings
+from bot.web.auth import TokenCheck
+from bot.web.bots import BotManager
+from bot.web.feed import LiveFeed
+from bot.web.metrics import Metrics
+from storage import Storage
+
+SETTINGS = web.AppKey("settings", Settings)
+STORAGE = web.AppKey("storage", Storage)
+BOTS = web.AppKey("bots", BotManager)
+FEED = web.AppKey("feed", LiveFeed)
+METRICS = web.AppKey("metrics", Metrics)
+TOKEN_CHECK = web.AppKey("token_check", TokenCheck)
+#: The token ``create_app`` created on first start (to show once), else ``None``.
+NEW_API_TOKEN: web.AppKey[str | None] = web.AppKey("new_api_token")

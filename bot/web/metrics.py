@@ -1,0 +1,191 @@
+"""Operations figures for ``/metrics``: a small registry the bot session sets, rendered in the
+Prometheus text format (version 0.0.4).
+
+The session owns the numbers and writes them as they change (``metrics.bots_running.set(2)``,
+``metrics.alerts_sent.inc(kind="confused")``); figures that live elsewhere (the storage writer's
+backlog, the inference client's latency) are read at scrape time by collectors the session
+registers with ``add_collector``. Plain attribute updates from the event loop; a lock guards the
+labelled series because collectors may run in another thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable, Iterable
+
+logger = logging.getLogger(__name__)
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+Labels = tuple[tuple[str, str], ...]
+
+
+class _Series:
+    """Values of one metric name, one per label set (the empty set when unlabelled)."""
+
+    kind = "untyped"
+
+    def __init__(self, name: str, help_text: str, label_names: tuple[str, ...] = ()) -> None:
+        if not name.replace("_", "a").isalnum() or name[0].isdigit():
+            raise ValueError(
+                f"Expected a Prometheus metric name ([a-zA-Z_][a-zA-Z0-9_]*). Received: {name!r}"
+            )
+        self.name = name
+        self.help = help_text
+        self.label_names = label_names
+        self._values: dict[Labels, float] = {} if label_names else {(): 0.0}
+        self._lock = threading.Lock()
+
+    def _key(self, labels: dict[str, str]) -> Labels:
+        if set(labels) != set(self.label_names):
+            raise ValueError(
+                f"Expected the labels {list(self.label_names)} for {self.name}. Received: {sorted(labels)}"
+            )
+        return tuple((name, str(labels[name])) for name in self.label_names)
+
+    def value(self, **labels: str) -> float:
+        with self._lock:
+            return self._values.get(self._key(labels), 0.0)
+
+    def samples(self) -> list[tuple[Labels, float]]:
+        with self._lock:
+            return sorted(self._values.items())
+
+
+class Counter(_Series):
+    """A total that only grows (frames analysed, alerts sent). Prometheus reads a drop to a lower
+    value as a restart, so ``set_total`` may also take a fresh total after a process restart."""
+
+    kind = "counter"
+
+    def inc(self, amount: float = 1.0, **labels: str) -> None:
+        if not amount >= 0:
+            raise ValueError(f"Expected a counter increment >= 0. Received: {amount!r}")
+        key = self._key(labels)
+        with self._lock:
+            self._values[key] = self._values.get(key, 0.0) + amount
+
+    def set_total(self, total: float, **labels: str) -> None:
+        """Copies a total kept elsewhere (e.g. ``InferenceStats.dropped_stale``)."""
+        if not (math.isfinite(total) and total >= 0):
+            raise ValueError(f"Expected a counter total >= 0. Received: {total!r}")
+        key = self._key(labels)
+        with self._lock:
+            self._values[key] = float(total)
+
+
+class Gauge(_Series):
+    """A value that goes up and down (bots running, writer backlog)."""
+
+    kind = "gauge"
+
+    def set(self, value: float, **labels: str) -> None:
+        if math.isnan(value):
+            raise ValueError(f"Expected a number for {self.name}. Received: NaN")
+        key = self._key(labels)
+        with self._lock:
+            self._values[key] = float(value)
+
+    def inc(self, amount: float = 1.0, **labels: str) -> None:
+        key = self._key(labels)
+        with self._lock:
+            self._values[key] = self._values.get(key, 0.0) + amount
+
+    def dec(self, amount: float = 1.0, **labels: str) -> None:
+        self.inc(-amount, **labels)
+
+
+class Metrics:
+    """The figures one classpulse process exports. Names follow Prometheus conventions (units in
+    the name, ``_total`` on counters); the attribute names are what the session sets."""
+
+    def __init__(self) -> None:
+        self.bots_running = Gauge("classpulse_bots_running", "Bots currently in a meeting.")
+        self.participants_followed = Gauge(
+            "classpulse_participants_followed",
+            "Participants whose video is being analysed, all bots together.",
+        )
+        self.analysed_fps = Gauge(
+            "classpulse_analysed_frames_per_second",
+            "Frames analysed per second over the last seconds, all bots.",
+        )
+        self.frames_analysed = Counter(
+            "classpulse_frames_analysed_total", "Frames analysed since start."
+        )
+        self.inference_latency = Gauge(
+            "classpulse_inference_latency_seconds",
+            "Seconds from handing a face to the inference process to its scores, by quantile over recent frames.",
+            ("quantile",),
+        )
+        self.dropped_frames = Counter(
+            "classpulse_dropped_frames_total",
+            "Frames not analysed because the pipeline was behind, by reason "
+            "(stale, overflow, restart, decoder).",
+            ("reason",),
+        )
+        self.alerts_sent = Counter(
+            "classpulse_alerts_sent_total", "Alerts sent to teachers, by kind.", ("kind",)
+        )
+        self.writer_backlog = Gauge(
+            "classpulse_writer_backlog_rows", "Rows waiting in the storage writer's buffer."
+        )
+        self.writer_dropped = Counter(
+            "classpulse_writer_dropped_rows_total",
+            "Rows the storage writer dropped (buffer full or database down).",
+        )
+        self._collectors: list[Callable[[Metrics], None]] = []
+
+    def series(self) -> Iterable[_Series]:
+        return [value for value in vars(self).values() if isinstance(value, _Series)]
+
+    def add_collector(self, collect: Callable[[Metrics], None]) -> Callable[[], None]:
+        """Runs ``collect(metrics)`` before every scrape to copy figures kept elsewhere; returns
+        a function that removes it (call it when the writer or client it reads is closed)."""
+        self._collectors.append(collect)
+
+        def remove() -> None:
+            if collect in self._collectors:
+                self._collectors.remove(collect)
+
+        return remove
+
+    def collect(self) -> None:
+        for collect in list(self._collectors):
+            try:
+                collect(self)
+            except Exception:  # a broken collector must not take /metrics down
+                logger.exception("metrics collector %r failed", collect)
+
+    def render(self) -> str:
+        """The Prometheus text exposition of every series, after running the collectors."""
+        self.collect()
+        lines: list[str] = []
+        for series in self.series():
+            lines.append(f"# HELP {series.name} {_escape_help(series.help)}")
+            lines.append(f"# TYPE {series.name} {series.kind}")
+            for labels, value in series.samples():
+                label_text = ",".join(f'{name}="{_escape_label(text)}"' for name, text in labels)
+                lines.append(
+                    f"{series.name}{{{label_text}}} {_number(value)}"
+                    if labels
+                    else f"{series.name} {_number(value)}"
+                )
+        return "\n".join(lines) + "\n"
+
+
+def _escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _escape_label(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _number(value: float) -> str:
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value == int(value) and abs(value) < 2**53:
+        return str(int(value))
+    return repr(value)
