@@ -87,7 +87,9 @@ class _Applier:
         elif isinstance(row, rows.ParticipantJoined):
             self._participant_joined(row)
         elif isinstance(row, rows.ParticipantLeft):
-            participant_id, _ = self._participant(row.meeting_id, row.display_name, None, create=False)
+            participant_id, _ = self._participant(
+                row.meeting_id, row.display_name, None, create=False
+            )
             self.session.execute(
                 update(models.Participant)
                 .where(models.Participant.id == participant_id)

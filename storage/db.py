@@ -1,7 +1,8 @@
-"""Storage plumbing: the declarative Base, the database URL setting, engines, sessions, migrations."""
+"""Storage plumbing: the declarative Base, the database URL setting, engines, sessions, Alembic."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -55,7 +56,7 @@ def database_url_from_env(environ: Mapping[str, str] | None = None) -> URL:
 
 
 def parse_database_url(url: str | URL) -> URL:
-    """Checks a database URL and names the driver: only SQLite and PostgreSQL (psycopg 3) are served.
+    """Checks a database URL and names its driver: SQLite, or PostgreSQL through psycopg 3.
 
     Raises ``ValueError`` naming what was expected and what was received.
     """
@@ -162,10 +163,9 @@ def _install_sqlite_hooks(engine: Engine, *, immediate: bool) -> None:
         try:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
-            try:
+            # A read-only or locked file keeps the journal mode it has.
+            with contextlib.suppress(Exception):
                 cursor.execute("PRAGMA journal_mode=WAL")
-            except Exception:  # noqa: BLE001 - a read-only or locked file keeps its journal mode
-                pass
         finally:
             cursor.close()
 

@@ -84,9 +84,7 @@ class Sample(Base):
     __tablename__ = "samples"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    participant_id: Mapped[int] = mapped_column(
-        ForeignKey("participants.id", ondelete="CASCADE")
-    )
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id", ondelete="CASCADE"))
     t: Mapped[float] = mapped_column(Float)
     #: Model probabilities; NULL while no face is visible (there is nothing to score).
     p_interested: Mapped[float | None] = mapped_column(Float)
@@ -110,9 +108,7 @@ class StateChange(Base):
     __tablename__ = "state_changes"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    participant_id: Mapped[int] = mapped_column(
-        ForeignKey("participants.id", ondelete="CASCADE")
-    )
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id", ondelete="CASCADE"))
     t: Mapped[float] = mapped_column(Float)
     from_state: Mapped[str | None] = mapped_column(String(16))
     to_state: Mapped[str] = mapped_column(String(16))

@@ -35,7 +35,7 @@ def new_meeting_id() -> str:
 
 @dataclass(frozen=True, slots=True)
 class MeetingOpened:
-    """The bot joined a meeting; ``sample_period_s`` is the cadence of ``Sample`` rows per person."""
+    """The bot joined a meeting; ``sample_period_s`` is the cadence of one person's samples."""
 
     meeting_id: str
     platform: str
@@ -232,13 +232,14 @@ def _check_optional_text(name: str, value: object, max_length: int) -> None:
 
 def _check_time(t: object) -> None:
     if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or t < 0:
-        raise ValueError(f"Expected t as Unix time in seconds (a finite number >= 0). Received: {t!r}")
+        raise ValueError(
+            f"Expected t as Unix time in seconds (a finite number >= 0). Received: {t!r}"
+        )
 
 
 def _state(name: str, value: object) -> EngagementState:
-    try:
+    if isinstance(value, str) and value in EngagementState._value2member_map_:
         return EngagementState(value)
-    except ValueError:
-        raise ValueError(
-            f"Expected {name} in {[s.value for s in EngagementState]}. Received: {value!r}"
-        ) from None
+    raise ValueError(
+        f"Expected {name} in {[s.value for s in EngagementState]}. Received: {value!r}"
+    )

@@ -1,4 +1,4 @@
-"""The one writer: a thread that owns every database write, fed by a buffer the live path never waits on.
+"""The one writer: a thread owns every database write; the live path never waits on it.
 
 ``submit(row)`` appends to a bounded in-memory buffer and returns at once. The thread commits in
 batches (at most ``max_batch_rows`` rows, and no row waits longer than ``max_delay_s`` before its
@@ -24,7 +24,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from storage.apply import BatchOutcome, WriteCache, apply_batch
-from storage.rows import BULK_ROWS, Row
+from storage.rows import BULK_ROWS, ConsentKind, ConsentRecorded, Row
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +60,9 @@ class WriterStats:
     discarded: int
     #: Batches the database refused and that were tried again.
     retries: int
+    #: Transactions committed, and the most rows one of them carried.
+    batches: int
+    largest_batch: int
     #: True while the last attempt failed.
     failing: bool
 
@@ -101,6 +104,7 @@ class Writer:
         self._stopping = False
         self._close_deadline = float("inf")
         self._flush_waiters = 0
+        self._urgent_until = 0  # rows up to this accepted count are written without delay
         self._accepted = 0  # rows that entered the buffer
         self._resolved = 0  # rows that left it, in order
 
@@ -111,6 +115,8 @@ class Writer:
         self._rejected = 0
         self._discarded = 0
         self._retries = 0
+        self._batches = 0
+        self._largest_batch = 0
         self._failing = False
 
     # -- the live path ----------------------------------------------------------------------
@@ -129,8 +135,12 @@ class Writer:
             was_empty = not self._buffer
             self._buffer.append((time.monotonic(), row))
             self._accepted += 1
-            # Wake the thread only when it has something new to decide.
-            if was_empty or len(self._buffer) == self._max_batch_rows:
+            if isinstance(row, ConsentRecorded) and row.kind is ConsentKind.OPT_OUT:
+                # An opt-out deletes the student's rows now, not at the next batch.
+                self._urgent_until = self._accepted
+                self._cond.notify_all()
+            elif was_empty or len(self._buffer) == self._max_batch_rows:
+                # Wake the thread only when it has something new to decide.
                 self._cond.notify_all()
             return True
 
@@ -148,6 +158,8 @@ class Writer:
                 rejected=self._rejected,
                 discarded=self._discarded,
                 retries=self._retries,
+                batches=self._batches,
+                largest_batch=self._largest_batch,
                 failing=self._failing,
             )
 
@@ -156,7 +168,9 @@ class Writer:
     def start(self) -> Writer:
         """Starts the thread; ``close()`` stops it."""
         if self._thread is not None:
-            raise RuntimeError("Expected a writer that was not started yet. Received: start() twice")
+            raise RuntimeError(
+                "Expected a writer that was not started yet. Received: start() twice"
+            )
         self._thread = threading.Thread(target=self._run, name="classpulse-storage-writer")
         self._thread.daemon = True
         self._thread.start()
@@ -263,6 +277,7 @@ class Writer:
                     if (
                         self._stopping
                         or self._flush_waiters
+                        or self._resolved < self._urgent_until
                         or len(self._buffer) >= self._max_batch_rows
                         or now - oldest >= self._max_delay_s
                     ):
@@ -280,7 +295,7 @@ class Writer:
         except _RETRYABLE as error:
             self._refused(batch, error)
             return 0
-        except Exception as error:  # noqa: BLE001 - a bad row must not stop the writer
+        except Exception as error:
             # Some row the database will never take (a constraint, a value out of range): find it
             # by writing the rows one at a time.
             self._cache.clear()
@@ -296,7 +311,7 @@ class Writer:
             except _RETRYABLE as error:
                 self._refused(batch[index:], error)
                 return index
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:
                 self._cache.clear()
                 outcome = BatchOutcome(rejected=[(row, f"{type(error).__name__}: {error}")])
             self._resolve(1, outcome)
@@ -337,6 +352,8 @@ class Writer:
             self._written += outcome.written
             self._rejected += len(outcome.rejected)
             self._discarded += outcome.discarded
+            self._batches += 1
+            self._largest_batch = max(self._largest_batch, count)
             recovered, self._failing = self._failing, False
             self._cond.notify_all()
         if recovered:
@@ -368,7 +385,9 @@ class Writer:
         self._resolved += lost
         self._dropped += lost
         self._cond.notify_all()
-        logger.error("storage writer: closing with the database still refusing: DROPPED %d rows", lost)
+        logger.error(
+            "storage writer: closing with the database still refusing: DROPPED %d rows", lost
+        )
 
 
 def _short(error: BaseException) -> str:
