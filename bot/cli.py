@@ -123,8 +123,10 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 def _subcommands() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Every subcommand's ``add`` function; modules are imported here, none loads TensorFlow."""
     from bot.cli_join import add_join
+    from bot.cli_serve import SERVE_SUBCOMMANDS
+    from bot.cli_teacher import TEACHER_SUBCOMMANDS
 
-    return [add_join, _add_train, _add_evaluate]
+    return [add_join, *SERVE_SUBCOMMANDS, _add_train, _add_evaluate, *TEACHER_SUBCOMMANDS]
 
 
 #: Subcommands contributed by other modules: functions adding their subparser.

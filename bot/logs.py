@@ -61,4 +61,7 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # Alembic announces its plugins and dialect at INFO on every start (migrations run each
+    # time the storage opens); its warnings still show.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
     return handler

@@ -1,4 +1,4 @@
-"""Configuration, read once: CLI flags over environment variables over defaults, in one frozen value.
+"""Configuration, read once: CLI flags over environment over defaults, in one frozen value.
 
 Factories take the ``Settings`` they need (``create_app(settings)``); nothing reads the
 environment after this module built them, so a test's settings are the whole story.
@@ -67,6 +67,8 @@ class Settings:
     log_level: str = "INFO"
     #: Folder with the model's evaluation report and plots (``classpulse evaluate --output``).
     model_report_dir: Path | None = None
+    #: ``classpulse serve`` runs bots (and the inference process); off: history only.
+    run_bots: bool = True
 
     def __post_init__(self) -> None:
         parse_database_url(self.database_url)  # raises ValueError naming what was wrong
@@ -126,6 +128,7 @@ class Settings:
             "port": _port(environ.get(PORT_ENV, "").strip() or str(DEFAULT_PORT)),
             "log_format": environ.get(LOG_FORMAT_ENV, "").strip().lower() or "text",
             "log_level": environ.get(LOG_LEVEL_ENV, "").strip() or "INFO",
+            "run_bots": True,
             "model_report_dir": Path(report_text).expanduser()
             if report_text
             else default_model_report_dir(),

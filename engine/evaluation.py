@@ -79,10 +79,13 @@ def write_report(
     for evaluation in evaluations:
         slug = _slug(evaluation.dataset)
         confusion = plot_confusion(
-            evaluation.report, output_dir / f"confusion_{slug}.png", f"{evaluation.dataset}: confusion"
+            evaluation.report,
+            output_dir / f"confusion_{slug}.png",
+            f"{evaluation.dataset}: confusion",
         )
         bars = plot_per_class(
-            evaluation.report, output_dir / f"per_class_{slug}.png",
+            evaluation.report,
+            output_dir / f"per_class_{slug}.png",
             f"{evaluation.dataset}: precision / recall / F1",
         )
         parts += [

@@ -76,7 +76,11 @@ class PersonState:
         ):
             return None  # late scores from before the face was lost, or out of order
         probs = np.asarray(scores.as_tuple(), np.float64)
-        if self.smoothed is None or self._last_t is None or t - self._last_t > self.settings.max_gap_s:
+        if (
+            self.smoothed is None
+            or self._last_t is None
+            or t - self._last_t > self.settings.max_gap_s
+        ):
             self.smoothed = probs
             self._count = 0
         else:

@@ -385,7 +385,9 @@ class StudentLane:
     buckets: tuple[LaneBucket, ...]
 
 
-def select_lane_counts(meeting_id: str, started_at: float, bucket_s: float) -> Select[Any]:
+def select_lane_counts(
+    meeting_id: str, started_at: float, bucket_s: float
+) -> Select[int, int, str, int]:
     """(participant id, bucket, state, samples) over a meeting's samples, in lane order."""
     in_meeting = select(Participant.id).where(Participant.meeting_id == meeting_id)
     bucket = bucket_index((Sample.t - started_at) / bucket_s).label("bucket")
@@ -416,9 +418,7 @@ def student_lanes(session: Session, meeting_id: str, bucket_s: float = 10.0) -> 
         buckets = []
         for index, by_state in sorted(counts.get(p.id, {}).items()):
             total = sum(by_state.values())
-            dominant = max(
-                _STATES, key=lambda s, c=by_state: (c.get(s.value, 0), -_STATES.index(s))
-            )
+            dominant = _dominant_state(by_state)
             buckets.append(
                 LaneBucket(
                     start_s=index * float(bucket_s),
@@ -441,3 +441,8 @@ def student_lanes(session: Session, meeting_id: str, bucket_s: float = 10.0) -> 
             )
         )
     return lanes
+
+
+def _dominant_state(by_state: dict[str, int]) -> EngagementState:
+    """The most frequent state; ties go to the first in ``EngagementState`` order."""
+    return max(_STATES, key=lambda state: (by_state.get(state.value, 0), -_STATES.index(state)))

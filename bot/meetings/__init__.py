@@ -23,9 +23,15 @@ from bot.meetings.protocol import (
     VideoTrackRemoved,
     normalize_display_name,
 )
-from bot.meetings.url import JanusMeetingUrl, parse_meeting_url
+from bot.meetings.url import (
+    BuiltinMeetingUrl,
+    JanusMeetingUrl,
+    parse_any_meeting_url,
+    parse_meeting_url,
+)
 
 __all__ = [
+    "BuiltinMeetingUrl",
     "ChatReceived",
     "ChatUnavailableError",
     "ConnectionLost",
@@ -45,6 +51,7 @@ __all__ = [
     "VideoTrackRemoved",
     "connector_for",
     "normalize_display_name",
+    "parse_any_meeting_url",
     "parse_meeting_url",
 ]
 

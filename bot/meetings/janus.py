@@ -113,14 +113,14 @@ class JanusConnector:
         url: JanusMeetingUrl,
         *,
         display_name: str = DEFAULT_DISPLAY_NAME,
-        settings: LinkSettings = LinkSettings(),
-        backoff: Backoff = Backoff(),
+        settings: LinkSettings | None = None,
+        backoff: Backoff | None = None,
         max_pending_chat: int = 256,
     ) -> None:
         self.url = url
         self.display_name = normalize_display_name(display_name, fallback=DEFAULT_DISPLAY_NAME)
-        self.settings = settings
-        self.backoff = backoff
+        self.settings = settings or LinkSettings()
+        self.backoff = backoff or Backoff()
         self._roster = Roster()
         self._stream = _EventStream(max_pending_chat)
         self._held: list[MeetingEvent] | None = None
@@ -139,11 +139,13 @@ class JanusConnector:
             )
         try:
             await self._open_link()
-        except MeetingError:
-            self._stream.end()
-            raise
         except Exception as error:
+            # A failed first join is final for this connector (its event stream has ended);
+            # the caller decides whether to try again with a new one.
+            self._left = True
             self._stream.end()
+            if isinstance(error, MeetingError):
+                raise
             raise MeetingError(f"cannot join {self.url.redacted()}: {error!r}") from error
         self._supervisor = asyncio.create_task(self._supervise(), name="janus-supervisor")
 

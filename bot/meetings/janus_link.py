@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from bot.meetings.frames import FrameSource
 from bot.meetings.janus_session import JanusSession
+from bot.meetings.janus_subscriber import VideoRoomSubscriber
 from bot.meetings.janus_textroom import ChatNotice, ChatRoomGone, TextRoomClient
 from bot.meetings.janus_videoroom import (
     MemberGone,
@@ -25,7 +26,6 @@ from bot.meetings.janus_videoroom import (
     RoomGone,
     RoomNotice,
     VideoRoomMember,
-    VideoRoomSubscriber,
 )
 from bot.meetings.protocol import MeetingError
 from bot.meetings.url import JanusMeetingUrl
@@ -130,7 +130,7 @@ class JanusLink:
         return self._broken.is_set()
 
     async def close(self) -> None:
-        """Cancel the link's tasks, close the subscriber (ending its frame sources), chat, session."""
+        """Cancel the tasks; close the subscriber (ending its frame sources), chat, session."""
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -182,15 +182,12 @@ class JanusLink:
                 self._break(f"VideoRoom handling failed: {error!r}")
 
     async def _watch(self) -> None:
-        assert self.session is not None and self.subscriber is not None and self.chat is not None
+        session, subscriber, chat = self.session, self.subscriber, self.chat
+        assert session is not None and subscriber is not None and chat is not None
         waits = {
-            asyncio.create_task(self.session.wait_lost()): lambda: self.session.lost_reason,  # type: ignore[union-attr]
-            asyncio.create_task(self.subscriber.failed.wait()): lambda: (
-                self.subscriber.failure_reason
-            ),  # type: ignore[union-attr]
-            asyncio.create_task(self.chat.failed.wait()): lambda: (
-                f"chat {self.chat.failure_reason}"
-            ),  # type: ignore[union-attr]
+            asyncio.create_task(session.wait_lost()): lambda: session.lost_reason,
+            asyncio.create_task(subscriber.failed.wait()): lambda: subscriber.failure_reason,
+            asyncio.create_task(chat.failed.wait()): lambda: f"chat {chat.failure_reason}",
             asyncio.create_task(self._broken.wait()): lambda: self.broken_reason,
         }
         try:

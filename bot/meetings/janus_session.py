@@ -150,7 +150,7 @@ class JanusSession:
                 max_msg_size=16 * 2**20,
                 timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
             )
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as error:
+        except (TimeoutError, aiohttp.ClientError, OSError) as error:
             await http.close()
             raise JanusConnectionLostError(
                 f"cannot reach Janus at {websocket_url}: {error!r}"
@@ -284,7 +284,8 @@ class JanusSession:
             if kind == "ack" and not pending.ack_is_final:
                 return
             if kind == "error":
-                error = message.get("error") if isinstance(message.get("error"), dict) else {}
+                error = message.get("error")
+                error = error if isinstance(error, dict) else {}
                 pending.future.set_exception(
                     JanusError(error.get("code"), error.get("reason", "?"))
                 )

@@ -68,7 +68,7 @@ ChatNotice = ChatUserJoined | ChatUserLeft | ChatLine | ChatRoomGone
 
 
 class TextRoomClient:
-    """One TextRoom participant. ``join()`` → ``send()``… → ``close()``; news go to ``on_notice``."""
+    """One TextRoom participant: ``join()``, ``send()``…, ``close()``; news go to ``on_notice``."""
 
     def __init__(
         self,

@@ -196,6 +196,7 @@ def check_chat_text(text: object) -> str:
         raise ValueError(f"Expected a non-empty chat text. Received: {text!r}")
     if len(text) > MAX_CHAT_CHARS:
         raise ValueError(
-            f"Expected a chat text of at most {MAX_CHAT_CHARS} characters. Received: {len(text)} characters"
+            f"Expected a chat text of at most {MAX_CHAT_CHARS} characters. "
+            f"Received: {len(text)} characters"
         )
     return text

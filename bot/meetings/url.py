@@ -1,6 +1,13 @@
 """Meeting URLs: which server, room and credentials a connector joins.
 
-Format (Janus, the only kind so far)::
+Two kinds: Janus (below), and the built-in room of the running classpulse server::
+
+    builtin:NAME      NAME: letters, digits, '-' and '_' (at most 64), not starting with - or _
+
+``builtin:`` rooms live inside the ``classpulse serve`` process (``bot.room``), so the bot joins
+them in-process; ``parse_any_meeting_url`` reads either kind.
+
+Format (Janus)::
 
     janus+ws://HOST[:PORT][/PATH]?room=ROOM[&textroom=ROOM][&pin=PIN][&textpin=PIN]
                                        [&apisecret=SECRET][&token=TOKEN]
@@ -22,12 +29,16 @@ is not silently dropped.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 _DEFAULT_PORTS = {"ws": 8188, "wss": 8989}
 _KNOWN_PARAMETERS = ("room", "textroom", "pin", "textpin", "apisecret", "token")
 _MAX_ROOM_ID = 2**53 - 1  # Janus room ids are JSON numbers; keep them exact in JavaScript too.
+BUILTIN_SCHEME = "builtin"
+#: Built-in room names are path segments and log labels: short, plain, no escaping anywhere.
+BUILTIN_ROOM_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,15 +89,18 @@ def parse_meeting_url(url: str) -> JanusMeetingUrl:
         port = parts.port
     except ValueError as error:  # a port that is not a number or out of range
         raise ValueError(
-            f"Expected a numeric port from 1 to 65535 in the meeting URL. Received: {_shorten(url)!r}"
+            "Expected a numeric port from 1 to 65535 in the meeting URL. "
+            f"Received: {_shorten(url)!r}"
         ) from error
     if not host:
         raise ValueError(
-            f"Expected a host in the meeting URL (janus+ws://HOST:PORT/?room=ID). Received: {_shorten(url)!r}"
+            "Expected a host in the meeting URL (janus+ws://HOST:PORT/?room=ID). "
+            f"Received: {_shorten(url)!r}"
         )
     if parts.username or parts.password:
         raise ValueError(
-            "Expected no user:password@ in the meeting URL; pass credentials as apisecret= or token=. "
+            "Expected no user:password@ in the meeting URL (credentials go in apisecret= or "
+            "token=). "
             f"Received: {_shorten(url)!r}"
         )
     if parts.fragment:
@@ -106,12 +120,14 @@ def parse_meeting_url(url: str) -> JanusMeetingUrl:
     repeated = sorted(key for key, values in query.items() if len(values) > 1)
     if repeated:
         raise ValueError(
-            f"Expected each parameter once in the meeting URL. Received repeated: {', '.join(repeated)}"
+            "Expected each parameter once in the meeting URL. "
+            f"Received repeated: {', '.join(repeated)}"
         )
     values = {key: items[0] for key, items in query.items()}
     if "room" not in values:
         raise ValueError(
-            f"Expected room=ID (the VideoRoom number) in the meeting URL. Received: {_shorten(url)!r}"
+            "Expected room=ID (the VideoRoom number) in the meeting URL. "
+            f"Received: {_shorten(url)!r}"
         )
     room = _room_id("room", values["room"])
     text_room = _room_id("textroom", values["textroom"]) if "textroom" in values else room
@@ -143,3 +159,40 @@ def _optional(value: str | None) -> str | None:
 
 def _shorten(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltinMeetingUrl:
+    """A parsed ``builtin:NAME`` URL: a room of the built-in room server in this process."""
+
+    room: str
+
+    def redacted(self) -> str:
+        """The URL itself (it holds no secret: the teacher token is never part of it)."""
+        return f"{BUILTIN_SCHEME}:{self.room}"
+
+
+def is_builtin_url(url: object) -> bool:
+    """True for ``builtin:…`` (valid or not): which parser a URL belongs to."""
+    return isinstance(url, str) and url.strip().lower().startswith(BUILTIN_SCHEME + ":")
+
+
+def parse_builtin_url(url: str) -> BuiltinMeetingUrl:
+    """Parse ``builtin:NAME``; raises ``ValueError`` naming what was expected and received."""
+    text = url.strip() if isinstance(url, str) else ""
+    if not is_builtin_url(text):
+        raise ValueError(
+            f"Expected a built-in room URL such as builtin:class7. Received: {_shorten(str(url))!r}"
+        )
+    name = text[len(BUILTIN_SCHEME) + 1 :]
+    if not re.fullmatch(BUILTIN_ROOM_PATTERN, name):
+        raise ValueError(
+            "Expected builtin:NAME with a room name of letters, digits, '-' and '_' (at most 64). "
+            f"Received: {_shorten(text)!r}"
+        )
+    return BuiltinMeetingUrl(name)
+
+
+def parse_any_meeting_url(url: str) -> JanusMeetingUrl | BuiltinMeetingUrl:
+    """Either kind of meeting URL (``janus+ws[s]://…`` or ``builtin:NAME``)."""
+    return parse_builtin_url(url) if is_builtin_url(url) else parse_meeting_url(url)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiortc.mediastreams import MediaStreamTrack
 
@@ -20,6 +20,7 @@ from bot.meetings.frames import FrameSource
 from bot.meetings.protocol import (
     ChatReceived,
     ChatUnavailableError,
+    MeetingConnector,
     MeetingEnded,
     MeetingError,
     MeetingEvent,
@@ -31,19 +32,19 @@ from bot.meetings.protocol import (
     check_chat_text,
     normalize_display_name,
 )
-from bot.room.messages import ProtocolViolation
-from bot.room.peer import MemberInfo
-from bot.room.room import (
+from bot.meetings.url import is_builtin_url, parse_builtin_url
+from bot.room.events import (
     ChatPosted,
     MemberJoined,
     MemberLeft,
-    Room,
     RoomClosed,
     RoomEvent,
-    RoomRegistry,
     VideoStarted,
     VideoStopped,
 )
+from bot.room.messages import ProtocolViolation
+from bot.room.peer import MemberInfo
+from bot.room.room import Room, RoomRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -90,12 +91,16 @@ class BuiltinRoomConnector:
 
     async def join(self) -> None:
         if self._joined or self._ended:
-            raise MeetingError("Expected join() once on a fresh connector. Received: a second join()")
+            raise MeetingError(
+                "Expected join() once on a fresh connector. Received: a second join()"
+            )
         self._joined = True
         room = self.rooms.get(self.room_name)
         if room is None or room.closed:
             self._end()
-            raise MeetingError(f"Expected an open built-in room. Received: {self.room_name!r}, which is not open")
+            raise MeetingError(
+                f"Expected an open built-in room. Received: {self.room_name!r}, which is not open"
+            )
         try:
             self._me = room.add_bot(self.display_name, self._on_room_event)
         except ProtocolViolation as error:
@@ -133,7 +138,9 @@ class BuiltinRoomConnector:
         if to is not None and to.id not in self._people:
             raise ChatUnavailableError(f"{to.display_name!r} ({to.id}) is not in the room")
         if not room.post_chat(me.id, text, to.id if to is not None else None):
-            raise ChatUnavailableError(f"{to.display_name if to else '?'!r} left before the message")
+            raise ChatUnavailableError(
+                f"{to.display_name if to else '?'!r} left before the message"
+            )
 
     def participants(self) -> tuple[Participant, ...]:
         return tuple(self._people.values())
@@ -238,3 +245,27 @@ class BuiltinRoomConnector:
             if isinstance(event, ChatReceived):
                 self._num_pending_chat -= 1
             yield event
+
+
+def builtin_connector_factory(
+    rooms: RoomRegistry,
+) -> Callable[[str, str], tuple[MeetingConnector, str, str] | None]:
+    """For ``BotRuntime(connector_factories=[...])``: ``builtin:NAME`` → (connector, platform,
+    room); ``None`` for any other kind of URL."""
+
+    def factory(url: str, bot_name: str) -> tuple[MeetingConnector, str, str] | None:
+        if not is_builtin_url(url):
+            return None
+        room = parse_builtin_url(url).room
+        return BuiltinRoomConnector(rooms, room, display_name=bot_name), "builtin", room
+
+    return factory
+
+
+def is_valid_builtin_url(url: str) -> bool:
+    """For ``bot.runtime.EXTRA_URL_VALIDATORS``: a well-formed ``builtin:NAME``."""
+    try:
+        parse_builtin_url(url)
+    except ValueError:
+        return False
+    return True

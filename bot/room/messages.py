@@ -6,10 +6,10 @@ the socket is closed with; the room itself never sees a malformed message.
 
 Browser → server::
 
-    {"type": "join", "name": "Aiko", "teacher": "<token from the teacher link>"?}   first, once
-    {"type": "offer", "sdp": "v=0..."}                                             once, after welcome
+    {"type": "join", "name": "Aiko", "teacher": "<token of the teacher link>"?}  first, once
+    {"type": "offer", "sdp": "v=0..."}                                          once, after welcome
     {"type": "camera", "on": true}
-    {"type": "chat", "text": "...", "to": "<participant id>"?}                     to: a whisper
+    {"type": "chat", "text": "...", "to": "<participant id>"?}                  to: a whisper
 
 Server → browser: ``welcome``, ``answer``, ``participants``, ``tiles``, ``chat`` (see the
 ``*_message`` builders below).
@@ -18,6 +18,7 @@ Server → browser: ``welcome``, ``answer``, ``participants``, ``tiles``, ``chat
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,7 +102,9 @@ def parse_client_message(data: str, *, max_bytes: int) -> ClientMessage:
             CLOSE_BAD_MESSAGE, f"expected a JSON object, received {type(message).__name__}"
         )
     kind = message.get("type")
-    parser = _PARSERS.get(kind) if isinstance(kind, str) else None
+    parser: Callable[[dict[str, Any]], ClientMessage] | None = (
+        _PARSERS.get(kind) if isinstance(kind, str) else None
+    )
     if parser is None:
         shown = kind[:32] if isinstance(kind, str) else type(kind).__name__
         raise ProtocolViolation(
@@ -174,7 +177,7 @@ def _parse_chat(message: dict[str, Any]) -> Chat:
     return Chat(_string(message, "text", MAX_CHAT_CHARS), to)
 
 
-_PARSERS = {
+_PARSERS: dict[str, Callable[[dict[str, Any]], ClientMessage]] = {
     "join": _parse_join,
     "offer": _parse_offer,
     "camera": _parse_camera,

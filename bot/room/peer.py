@@ -74,11 +74,11 @@ class Outbox:
         if self.close_code is not None:
             return
         self.close_code, self.close_text = code, close_reason(reason)
-        with contextlib.suppress(asyncio.QueueFull):
+        try:
             self._queue.put_nowait(None)
-        if self._queue.full():  # no room for the marker: drop the backlog, close now
+        except asyncio.QueueFull:  # it stopped reading: drop the backlog, close now
             self._task.cancel()
-            asyncio.get_running_loop().create_task(self._close_now())
+            self._task = asyncio.get_running_loop().create_task(self._close_now())
 
     async def wait_closed(self) -> None:
         with contextlib.suppress(asyncio.CancelledError):
@@ -164,7 +164,7 @@ class Peer:
             raise ProtocolViolation(
                 CLOSE_BAD_MESSAGE, f"offer.sdp: not understood ({type(error).__name__})"
             ) from None
-        directions = [media.direction for media in parsed.media]
+        directions = [str(media.direction) for media in parsed.media]
         if any(media.kind != "video" for media in parsed.media):
             raise ProtocolViolation(CLOSE_BAD_MESSAGE, "offer: only video m-lines are accepted")
         num_send = sum(direction in ("sendonly", "sendrecv") for direction in directions)
@@ -176,9 +176,8 @@ class Peer:
         ):
             raise ProtocolViolation(
                 CLOSE_BAD_MESSAGE,
-                f"offer: expected at most 1 sendonly and {self.num_tiles} recvonly video m-lines, received {directions}"[
-                    :200
-                ],
+                f"offer: expected at most 1 sendonly and {self.num_tiles} recvonly video m-lines, "
+                f"received {' '.join(directions)[:60]}",
             )
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.pc = pc

@@ -15,12 +15,22 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Any
 
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamTrack
 
 from bot.meetings.protocol import check_chat_text, normalize_display_name
+from bot.room.events import (
+    ChatPosted,
+    MemberJoined,
+    MemberLeft,
+    RoomClosed,
+    RoomEvent,
+    RoomListener,
+    VideoStarted,
+    VideoStopped,
+)
 from bot.room.messages import (
     CLOSE_CONFLICT,
     CLOSE_FORBIDDEN,
@@ -39,48 +49,6 @@ from bot.room.settings import ROOM_NAME_PATTERN, RoomSettings
 from bot.room.tiles import assign_tiles
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class MemberJoined:
-    member: MemberInfo
-
-
-@dataclass(frozen=True, slots=True)
-class MemberLeft:
-    member: MemberInfo
-
-
-@dataclass(frozen=True, slots=True)
-class VideoStarted:
-    """``member``'s camera is flowing; ``Room.subscribe_video`` gives its frames."""
-
-    member: MemberInfo
-    codec: str
-
-
-@dataclass(frozen=True, slots=True)
-class VideoStopped:
-    member: MemberInfo
-
-
-@dataclass(frozen=True, slots=True)
-class ChatPosted:
-    sender: MemberInfo
-    text: str
-    #: Id of the only recipient, or ``None`` for everyone.
-    to: str | None
-    #: Wall-clock seconds since the epoch.
-    t: float
-
-
-@dataclass(frozen=True, slots=True)
-class RoomClosed:
-    reason: str
-
-
-RoomEvent = MemberJoined | MemberLeft | VideoStarted | VideoStopped | ChatPosted | RoomClosed
-RoomListener = Callable[[RoomEvent], None]
 
 
 class TokenBucket:
@@ -113,7 +81,7 @@ class Room:
     ) -> None:
         self.name = name
         self.settings = settings
-        #: Whoever presents this token in the page URL (``?teacher=``) is the teacher.
+        #: Whoever presents this token in the page URL (``#teacher=``) is the teacher.
         self.teacher_token = secrets.token_urlsafe(24)
         #: When set, the teacher always appears under this name and no student may take it.
         self.teacher_name = normalize_display_name(teacher_name) if teacher_name else None
@@ -127,8 +95,11 @@ class Room:
 
     @property
     def teacher_path(self) -> str:
-        """The teacher link, relative to the app (keep it secret: it makes its holder teacher)."""
-        return f"/rooms/{self.name}?teacher={self.teacher_token}"
+        """The teacher link, relative to the app (keep it secret: it makes its holder teacher).
+
+        The token rides in the fragment (``#teacher=``): browsers never send a fragment to the
+        server, so it stays out of access logs, proxies and ``Referer`` headers."""
+        return f"/rooms/{self.name}#teacher={self.teacher_token}"
 
     @property
     def student_path(self) -> str:
@@ -146,9 +117,17 @@ class Room:
 
     # -- browsers -----------------------------------------------------------------------------
 
-    def admit(self, join: Join, outbox: Outbox, *, num_tiles_for: Callable[[str], int]) -> Peer:
+    def admit(
+        self,
+        join: Join,
+        outbox: Outbox,
+        *,
+        num_tiles_for: Callable[[str], int],
+        welcome: Callable[[Peer], dict[str, Any]],
+    ) -> Peer:
         """Take a browser in, or raise ``ProtocolViolation`` (room full, join flood, wrong token,
-        a student using the teacher's name)."""
+        a student using the teacher's name). ``welcome(peer)`` is its first message, before the
+        roster everyone (the newcomer included) gets next."""
         if self.closed:
             raise ProtocolViolation(CLOSE_GOING_AWAY, "room closed")
         if len(self._peers) >= self.settings.max_participants:
@@ -184,6 +163,7 @@ class Room:
         self._peers[info.id] = peer
         self._order.append(info.id)
         logger.info("room %s: %s joined as %s (%s)", self.name, info.id, role, name)
+        outbox.send(welcome(peer))
         self._emit(MemberJoined(info))
         self._refresh()
         return peer
@@ -248,7 +228,10 @@ class Room:
             return False
         t = time.time()
         event = ChatPosted(sender, text, to, t)
-        for member_id in (to, sender_id) if to is not None else tuple(self._order):
+        recipients = (
+            dict.fromkeys((to, sender_id)) if to is not None else dict.fromkeys(self._order)
+        )
+        for member_id in recipients:
             if member_id in self._bots:
                 if member_id != sender_id:
                     self._bots[member_id][1](event)
@@ -377,17 +360,19 @@ class RoomRegistry:
     def create(self, name: str, *, teacher_name: str | None = None) -> Room:
         if not isinstance(name, str) or not self._name_pattern.fullmatch(name):
             raise ValueError(
-                f"Expected a room name of letters, digits, '-' and '_' (at most 64). Received: {name!r}"
+                "Expected a room name of letters, digits, '-' and '_' (at most 64). "
+                f"Received: {name!r}"
             )
         if name in self._rooms:
             raise ValueError(f"Expected a new room name. Received: {name!r}, which exists")
         if len(self._rooms) >= self.settings.max_rooms:
             raise ValueError(
-                f"Expected at most {self.settings.max_rooms} rooms at once. Received: one more ({name!r})"
+                f"Expected at most {self.settings.max_rooms} rooms at once. "
+                f"Received: one more ({name!r})"
             )
         room = Room(name, self.settings, teacher_name=teacher_name)
         self._rooms[name] = room
-        logger.info("room %s created; teacher link: %s", name, room.student_path + "?teacher=…")
+        logger.info("room %s created; teacher link: %s", name, room.student_path + "#teacher=…")
         return room
 
     def get(self, name: str) -> Room | None:

@@ -7,11 +7,13 @@ process, not a replacement for Janus.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 from dataclasses import dataclass
 
-#: Room names are path segments and log labels: short, plain, no escaping anywhere.
-ROOM_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
+from bot.meetings.url import BUILTIN_ROOM_PATTERN as ROOM_NAME_PATTERN
+
+__all__ = ["ROOM_NAME_PATTERN", "RoomSettings"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +65,8 @@ class RoomSettings:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 16 or value > 1920 or value % 2:
                 raise ValueError(
-                    f"Expected {name} as an even number of pixels from 16 to 1920. Received: {value!r}"
+                    f"Expected {name} as an even number of pixels from 16 to 1920. "
+                    f"Received: {value!r}"
                 )
         for name in (
             "max_participants",
@@ -103,10 +106,8 @@ class RoomSettings:
         """Settings for an app bound to ``host``: on a loopback address the media goes over
         127.0.0.1 too, so a class tried on one computer needs no network at all."""
         loopback = host == "localhost"
-        try:
+        with contextlib.suppress(ValueError):
             loopback = loopback or ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            pass
         if loopback and "ice_addresses" not in changes:
             changes["ice_addresses"] = ("127.0.0.1",)
         return cls(**changes)  # type: ignore[arg-type]

@@ -118,18 +118,18 @@ class _Connection:
                 CLOSE_BAD_MESSAGE, f"expected join first, received {type(first).__name__.lower()}"
             )
         peer = self.room.admit(
-            first, self.outbox, num_tiles_for=lambda role: _num_tiles(settings, role)
-        )
-        self.peer = peer
-        self.outbox.send(
-            welcome_message(
+            first,
+            self.outbox,
+            num_tiles_for=lambda role: _num_tiles(settings, role),
+            welcome=lambda peer: welcome_message(
                 participant_id=peer.info.id,
                 name=peer.info.display_name,
                 role=peer.info.role,
                 room=self.room.name,
                 num_tiles=peer.num_tiles,
-            )
+            ),
         )
+        self.peer = peer
         chat_budget = TokenBucket(settings.chat_burst, settings.chat_per_s)
         offer_deadline: float | None = time.monotonic() + settings.offer_timeout_s
         while True:

@@ -23,7 +23,8 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 #: The page may talk to its own origin only (the socket included); no inline script.
 _PAGE_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'self'; connect-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+        "default-src 'self'; connect-src 'self'; img-src 'self' data: blob:; "
+        "media-src 'self' blob:; "
         "style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "Referrer-Policy": "no-referrer",  # the teacher link must not leak in a Referer header

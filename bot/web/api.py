@@ -18,13 +18,12 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from bot.meetings.url import parse_meeting_url
-from bot.web import openapi
-from bot.web.bots import BotsUnavailableError, live_meeting_ids
+from bot.web import openapi, schemas
+from bot.web.bots import BotsUnavailableError, bot_json, live_meeting_ids
 from bot.web.errors import ApiError, bad_request, not_found
-from bot.web.feed import bot_json, event_message
-from bot.web.keys import BOTS, SETTINGS, STORAGE
+from bot.web.keys import BOTS, CLOSING, SETTINGS, STORAGE
 from bot.web.params import parse_duration, parse_time
-from storage import MeetingClosed, UnknownMeetingError, UnknownStudentError, write_csv
+from storage import UnknownMeetingError, UnknownStudentError, write_csv
 from storage import queries as storage_queries
 from storage.export import to_jsonable
 
@@ -73,10 +72,7 @@ async def get_openapi(request: web.Request) -> web.Response:
 async def list_meetings(request: web.Request) -> web.Response:
     query = request.query
     _only(query, {"since", "until", "teacher", "room", "platform", "format"})
-    filters: dict[str, Any] = {}
-    for name in ("since", "until"):
-        if name in query:
-            filters[name] = _read(lambda text=query[name], n=name: parse_time(text, name=n), name)
+    filters: dict[str, Any] = _time_window(query)
     for name in ("teacher", "room", "platform"):
         if name in query:
             filters[name] = _text(query[name], name)
@@ -131,11 +127,7 @@ async def get_student_history(request: web.Request) -> web.Response:
     query = request.query
     _only(query, {"since", "until", "format"})
     name = _text(request.match_info["name"], "name")
-    window = {
-        n: _read(lambda t=query[n], n=n: parse_time(t, name=n), n)
-        for n in ("since", "until")
-        if n in query
-    }
+    window = _time_window(query)
     meetings = await _in_thread(request, lambda storage: storage.student_history(name, **window))
     return _answer(request, {"display_name": name, "meetings": meetings}, meetings)
 
@@ -158,7 +150,8 @@ async def start_bot(request: web.Request) -> web.Response:
         ) from None
     if not isinstance(body, dict):
         raise bad_request(
-            f"Expected a JSON object body {{meeting_url, teacher, options}}. Received: {type(body).__name__}"
+            "Expected a JSON object body {meeting_url, teacher, options}. "
+            f"Received: {type(body).__name__}"
         )
     unknown = sorted(set(body) - _NEW_BOT_KEYS)
     if unknown:
@@ -170,7 +163,9 @@ async def start_bot(request: web.Request) -> web.Response:
             raise bad_request(
                 f"Expected {key} to be a string. Received: {body.get(key)!r}", field=key
             )
-    _read(lambda: parse_meeting_url(body["meeting_url"]), "meeting_url")
+    if body["meeting_url"].strip().lower().startswith("janus+"):
+        _read(lambda: parse_meeting_url(body["meeting_url"]), "meeting_url")
+    # Other kinds (the built-in room's URLs) are checked by the manager's connectors.
     teacher = _text(body["teacher"], "teacher")
     options = body.get("options", {})
     if not isinstance(options, dict):
@@ -215,7 +210,8 @@ async def stop_bot(request: web.Request) -> web.Response:
 
 
 async def follow_meeting(request: web.Request) -> web.StreamResponse:
-    """Server-sent events from the meeting's live feed until the bot leaves or the client goes."""
+    """Server-sent events from the meeting's live feed until the bot leaves, the client goes or
+    the server shuts down. Each event is ``event: <type>`` and ``data: <the session's dict>``."""
     _only(request.query, set())
     meeting_id = request.match_info["meeting_id"]
     bots = request.app[BOTS]
@@ -233,25 +229,48 @@ async def follow_meeting(request: web.Request) -> web.StreamResponse:
         }
     )
     await response.prepare(request)
-    async with bots.subscribe(meeting_id) as subscription:
-        with contextlib.suppress(ConnectionError):
-            for info in bots.list():
-                if info.meeting_id == meeting_id:
-                    await _send(response, "bot", {"t": info.started_at, "bot": bot_json(info)})
-            iterator = aiter(subscription)
-            while True:
-                try:
-                    event = await asyncio.wait_for(anext(iterator), KEEPALIVE_S)
-                except TimeoutError:
-                    await response.write(b": keepalive\n\n")
-                    continue
-                except StopAsyncIteration:
-                    break
-                name, payload = event_message(event)
-                await _send(response, name, payload)
-                if isinstance(event, MeetingClosed):
-                    break
-            await _send(response, "end", {})
+    events = bots.subscribe(meeting_id)
+    closing = asyncio.ensure_future(request.app[CLOSING].wait())
+    # One pending read survives keep-alive timeouts: cancelling a read would close the feed's
+    # generator and lose the subscription.
+    pending: asyncio.Future[dict[str, Any]] | None = None
+    try:
+        for info in bots.list():
+            if info.meeting_id == meeting_id:
+                await _send(response, "bot", bot_json(info))
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(anext(events))
+            waiting: set[asyncio.Future[Any]] = {pending, closing}
+            done, _ = await asyncio.wait(
+                waiting, timeout=KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED
+            )
+            if closing in done:
+                break
+            if pending not in done:
+                if meeting_id not in live_meeting_ids(bots):
+                    break  # the bot is gone without saying so (it crashed)
+                await response.write(b": keepalive\n\n")
+                continue
+            try:
+                event = pending.result()
+            except StopAsyncIteration:
+                break
+            pending = None
+            name = str(event.get("type", "message"))
+            await _send(response, name, event)
+            if name == "ended":
+                break
+        await _send(response, "end", {})
+    except ConnectionError:
+        pass  # the browser went away
+    finally:
+        closing.cancel()
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await pending
+        await events.aclose()  # type: ignore[attr-defined]
     return response
 
 
@@ -291,7 +310,7 @@ async def get_model_file(request: web.Request) -> web.StreamResponse:
 
 
 def _report_files(folder: Path | None) -> list[Path]:
-    """The servable files directly in ``folder`` (never below it: no path from a request is used)."""
+    """The servable files directly in ``folder`` (never below: no request path is used)."""
     if folder is None or not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in REPORT_SUFFIXES)
@@ -318,7 +337,7 @@ def _answer(request: web.Request, body: Any, rows: Any) -> web.Response:
     """``body`` as JSON, or ``rows`` as CSV with ``?format=csv``."""
     chosen = request.query.get("format", "json")
     if chosen == "json":
-        return web.json_response(to_jsonable(body))
+        return web.json_response(_jsonable(body))
     if chosen != "csv":
         raise bad_request(
             f"Expected format=json or format=csv. Received: {chosen!r}", field="format"
@@ -332,6 +351,13 @@ def _answer(request: web.Request, body: Any, rows: Any) -> web.Response:
         content_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{_safe_filename(name)}.csv"'},
     )
+
+
+def _jsonable(value: Any) -> Any:
+    """Result dataclasses (also inside the dicts that wrap them) as JSON values."""
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    return to_jsonable(value)
 
 
 def _safe_filename(name: str) -> str:
@@ -355,11 +381,22 @@ def _read(parse: Callable[[], T], field: str) -> T:
         raise bad_request(str(error), field=field) from None
 
 
+def _time_window(query: Any) -> dict[str, Any]:
+    """``since`` / ``until`` query parameters as datetimes (400 naming the bad one)."""
+    window: dict[str, Any] = {}
+    for name in ("since", "until"):
+        if name in query:
+            text = query[name]
+            window[name] = _read(lambda: parse_time(text, name=name), name)  # noqa: B023 - called at once
+    return window
+
+
 def _text(value: str, field: str) -> str:
     # NUL is refused here: PostgreSQL cannot compare text with it and no stored name holds one.
-    if not value.strip() or len(value) > openapi.MAX_NAME_LENGTH or "\x00" in value:
+    if not value.strip() or len(value) > schemas.MAX_NAME_LENGTH or "\x00" in value:
         raise bad_request(
-            f"Expected {field} as 1 to {openapi.MAX_NAME_LENGTH} characters, not only spaces. Received: {value[:40]!r}",
+            f"Expected {field} as 1 to {schemas.MAX_NAME_LENGTH} characters, not only spaces. "
+            f"Received: {value[:40]!r}",
             field=field,
         )
     return value
@@ -369,7 +406,7 @@ def _bucket(request: web.Request) -> float:
     text = request.query.get("bucket", "10s")
     return _read(
         lambda: parse_duration(
-            text, min_s=openapi.MIN_BUCKET_S, max_s=openapi.MAX_BUCKET_S, name="bucket"
+            text, min_s=schemas.MIN_BUCKET_S, max_s=schemas.MAX_BUCKET_S, name="bucket"
         ),
         "bucket",
     )

@@ -1,14 +1,15 @@
-"""The aiohttp application: REST API, dashboard, ``/metrics`` and (when installed) the built-in room.
+"""The aiohttp application: REST API, dashboard, ``/metrics`` and (if installed) the built-in room.
 
 ``create_app(settings)`` is the only factory: it takes the settings once and everything else
 explicitly, so a test can hand it a seeded ``Storage`` and a fake ``BotManager``. Resources the
-app creates itself (the storage, the bot manager) are opened on startup and closed on cleanup;
+app creates itself (the storage, the bot runtime) are opened on startup and closed on cleanup;
 resources handed in belong to the caller.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import importlib.util
 import logging
@@ -16,14 +17,23 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from bot.live import LiveFeed
 from bot.settings import Settings
 from bot.web import api
 from bot.web.auth import auth_middleware, ensure_api_token
-from bot.web.bots import BotManager, default_bot_manager
+from bot.web.bots import BotManager, UnavailableBotManager
 from bot.web.dashboard import security_headers, setup_dashboard
 from bot.web.errors import error_middleware
-from bot.web.feed import LiveFeed
-from bot.web.keys import BOTS, FEED, METRICS, NEW_API_TOKEN, SETTINGS, STORAGE, TOKEN_CHECK
+from bot.web.keys import (
+    BOTS,
+    CLOSING,
+    FEED,
+    METRICS,
+    NEW_API_TOKEN,
+    SETTINGS,
+    STORAGE,
+    TOKEN_CHECK,
+)
 from bot.web.metrics import CONTENT_TYPE, Metrics
 from storage import Storage
 
@@ -31,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 #: Largest request body accepted (the API's bodies are a few hundred bytes).
 MAX_BODY_BYTES = 64 * 1024
+HISTORY_ONLY = "Expected a server that runs bots. Received: one started with --history-only"
 
 
 def create_app(
@@ -42,8 +53,9 @@ def create_app(
     metrics: Metrics | None = None,
 ) -> web.Application:
     """The whole web application. Without ``storage`` it opens ``settings.database_url`` on
-    startup (migrating it); without ``bots`` it asks ``default_bot_manager``. Creates the API
-    token on first start: ``app[NEW_API_TOKEN]`` then holds it, to be shown once."""
+    startup (migrating it); without ``bots`` it starts the bot runtime (inference process
+    included) unless ``settings.run_bots`` is off. Creates the API token on first start:
+    ``app[NEW_API_TOKEN]`` then holds it, to be shown once."""
     check, new_token = ensure_api_token(settings)
     app = web.Application(
         middlewares=[security_headers, error_middleware, auth_middleware(check)],
@@ -54,6 +66,7 @@ def create_app(
     app[NEW_API_TOKEN] = new_token
     app[FEED] = feed if feed is not None else LiveFeed()
     app[METRICS] = metrics if metrics is not None else Metrics()
+    app[CLOSING] = asyncio.Event()
     if storage is not None:
         app[STORAGE] = storage
     if bots is not None:
@@ -81,24 +94,24 @@ def _room_setup() -> Callable[[web.Application, Settings], None] | None:
     return setup
 
 
-def _resources(*, owns_storage: bool, owns_bots: bool) -> Callable[[web.Application], AsyncIterator[None]]:
+def _resources(
+    *, owns_storage: bool, owns_bots: bool
+) -> Callable[[web.Application], AsyncIterator[None]]:
     async def resources(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
-        if owns_storage:
-            app[STORAGE] = await asyncio.to_thread(Storage.open, settings.database_url)
-        if owns_bots:
-            app[BOTS] = default_bot_manager(settings, app[STORAGE], app[FEED], app[METRICS])
-        remove_collector = app[METRICS].add_collector(_bot_counts(app[BOTS]))
-        try:
+        async with contextlib.AsyncExitStack() as stack:
+            if owns_storage:
+                app[STORAGE] = await asyncio.to_thread(Storage.open, settings.database_url)
+                stack.push_async_callback(asyncio.to_thread, app[STORAGE].close)
+            if owns_bots and settings.run_bots:
+                from bot.web.runtime_bots import runtime_bot_manager
+
+                manager = runtime_bot_manager(app[STORAGE], app[FEED], app[METRICS])
+                app[BOTS] = await stack.enter_async_context(manager)
+            elif owns_bots:
+                app[BOTS] = UnavailableBotManager(app[FEED], HISTORY_ONLY)
+            stack.callback(app[METRICS].add_collector(_bot_counts(app[BOTS])))
             yield
-        finally:
-            remove_collector()
-            try:
-                if owns_bots:
-                    await app[BOTS].aclose()
-            finally:
-                if owns_storage:
-                    await asyncio.to_thread(app[STORAGE].close)
 
     return resources
 
@@ -115,7 +128,7 @@ def _bot_counts(bots: BotManager) -> Callable[[Metrics], None]:
 
 async def _end_live_streams(app: web.Application) -> None:
     # Open event streams would hold the shutdown until they time out.
-    app[FEED].end_all()
+    app[CLOSING].set()
 
 
 async def get_metrics(request: web.Request) -> web.Response:

@@ -86,7 +86,8 @@ def auth_middleware(check: TokenCheck) -> web.middleware:  # type: ignore[valid-
             )
             return json_error(
                 401,
-                f"Expected an 'Authorization: Bearer <token>' header with the API token. Received: {received}",
+                "Expected an 'Authorization: Bearer <token>' header with the API token. "
+                f"Received: {received}",
                 headers={"WWW-Authenticate": 'Bearer realm="classpulse"'},
             )
         return await handler(request)
@@ -115,7 +116,7 @@ def _read_digest(path: Path) -> bytes:
 
 
 def _write_digest(path: Path, digest: bytes) -> None:
-    """Writes the file with mode 0600 from the start, and atomically (a crash leaves the old one)."""
+    """Writes the file with mode 0600 from the start, atomically (a crash leaves the old one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     content = json.dumps({"algorithm": _ALGORITHM, "hash": digest.hex(), "created_at": time.time()})

@@ -1,41 +1,36 @@
 """Bot management as the web app sees it: a ``BotManager`` protocol and the values it returns.
 
-The real manager runs one session per meeting (``bot/session.py``); the web app only needs to
-start, list, inspect and stop bots, and to follow a meeting's live events. Tests use a small
-fake with the same protocol. ``default_bot_manager`` is the one place ``classpulse serve`` gets
-its manager from.
+The real manager wraps the bot runtime (``bot/runtime.py``: one session per meeting, one shared
+writer and inference process); tests use a small fake with the same protocol. Live events are
+the session's own JSON-ready dicts from ``bot.live.LiveFeed`` (``{"type": "sample", ...}``).
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-if TYPE_CHECKING:
-    from bot.settings import Settings
-    from bot.web.feed import FeedSubscription, LiveFeed
-    from bot.web.metrics import Metrics
-    from storage import Storage
+from bot.live import LiveFeed
 
 
 class BotState(StrEnum):
-    """Where a bot is in its life: ``starting`` → ``joined`` → ``leaving`` → ``left``, or ``failed``."""
+    """A bot's life (the session's own words): ``starting`` → ``running`` → ``leaving`` →
+    ``ended``, or ``failed`` when it could not join or crashed."""
 
     STARTING = "starting"
-    JOINED = "joined"
+    RUNNING = "running"
     LEAVING = "leaving"
-    LEFT = "left"
+    ENDED = "ended"
     FAILED = "failed"
 
     @property
     def active(self) -> bool:
         """True while the bot is (or is about to be) in its meeting."""
-        return self in (BotState.STARTING, BotState.JOINED, BotState.LEAVING)
+        return self in (BotState.STARTING, BotState.RUNNING, BotState.LEAVING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,29 +38,21 @@ class BotInfo:
     """One bot, as the API shows it."""
 
     bot_id: str
-    #: The meeting URL without secrets (``JanusMeetingUrl.redacted()``): it is shown to anyone
-    #: holding the API token and written to logs.
+    #: The meeting URL without secrets: it is shown to anyone holding the API token and logged.
     meeting_url: str
     teacher: str
     state: BotState
     #: Unix seconds when ``start`` was called.
-    started_at: float
-    #: The storage meeting id once the bot opened the meeting (``None`` while starting).
+    started_at: float = field(default_factory=time.time)
+    #: The storage meeting id (rows appear once the bot has joined).
     meeting_id: str | None = None
-    #: Why the bot failed or left, in words; ``None`` while all is well.
+    #: Why the bot failed, in words; ``None`` while all is well.
     error: str | None = None
-    num_participants: int = 0
-    #: The options the bot runs with, after the manager checked them.
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class BotStateChanged:
-    """A live-feed event: the bot of a meeting changed state (e.g. it left)."""
-
-    bot: BotInfo
-    #: Unix seconds.
-    t: float = field(default_factory=time.time)
+    #: Why the bot left (asked to, everyone left, ...); ``None`` while it is in the meeting.
+    stop_reason: str | None = None
+    num_alerts: int = 0
+    #: The teacher paused the analysis from the chat.
+    paused: bool = False
 
 
 class BotsUnavailableError(RuntimeError):
@@ -74,12 +61,13 @@ class BotsUnavailableError(RuntimeError):
 
 @runtime_checkable
 class BotManager(Protocol):
-    """What the web app asks of the bots. Implementations raise ``ValueError`` for options they
-    refuse (answered 400 with the message) and ``BotsUnavailableError`` when no bot can start."""
+    """What the web app asks of the bots. Implementations raise ``ValueError`` for a meeting URL,
+    teacher or options they refuse (answered 400 with the message) and ``BotsUnavailableError``
+    when no bot can start (503)."""
 
     async def start(self, meeting_url: str, teacher: str, options: dict[str, Any]) -> BotInfo:
-        """Starts a bot that joins ``meeting_url`` for ``teacher``; returns at once with its state
-        (usually ``starting``): joining goes on in the background."""
+        """Starts a bot that joins ``meeting_url`` for ``teacher``; returns at once (usually
+        ``starting``): joining goes on in the background."""
         ...
 
     def list(self) -> list[BotInfo]:
@@ -92,9 +80,9 @@ class BotManager(Protocol):
         """Makes the bot leave its meeting; False when no bot has this id."""
         ...
 
-    def subscribe(self, meeting_id: str) -> FeedSubscription:
-        """The live events of one meeting (samples, state changes, alerts, participants, the bot's
-        own state); iterate it with ``async for`` and ``aclose()`` it when done."""
+    def subscribe(self, meeting_id: str) -> AsyncIterator[dict[str, Any]]:
+        """The live events of one meeting (``sample``, ``state``, ``alert``, ``joined``,
+        ``left``, ``opt_out``, ``gap``, ``ended``), as an async generator the caller closes."""
         ...
 
     async def aclose(self) -> None:
@@ -107,9 +95,25 @@ def live_meeting_ids(bots: BotManager) -> set[str]:
     return {info.meeting_id for info in bots.list() if info.meeting_id and info.state.active}
 
 
+def bot_json(info: BotInfo) -> dict[str, Any]:
+    """A bot as the API answers it."""
+    return {
+        "id": info.bot_id,
+        "state": info.state.value,
+        "meeting_url": info.meeting_url,
+        "teacher": info.teacher,
+        "started_at": datetime.fromtimestamp(info.started_at, UTC).isoformat(),
+        "meeting_id": info.meeting_id,
+        "error": info.error,
+        "stop_reason": info.stop_reason,
+        "num_alerts": info.num_alerts,
+        "paused": info.paused,
+    }
+
+
 class UnavailableBotManager:
-    """The manager of a process that serves history only: every start is refused with 503.
-    Live feeds still work for meetings someone publishes into ``feed``."""
+    """The manager of a server that shows history only (``classpulse serve --history-only``):
+    every start is refused with 503 and says why."""
 
     def __init__(self, feed: LiveFeed, reason: str) -> None:
         self._feed = feed
@@ -127,33 +131,8 @@ class UnavailableBotManager:
     async def stop(self, bot_id: str) -> bool:
         return False
 
-    def subscribe(self, meeting_id: str) -> FeedSubscription:
+    def subscribe(self, meeting_id: str) -> AsyncIterator[dict[str, Any]]:
         return self._feed.subscribe(meeting_id)
 
     async def aclose(self) -> None:
         return None
-
-
-def default_bot_manager(
-    settings: Settings, storage: Storage, feed: LiveFeed, metrics: Metrics
-) -> BotManager:
-    """The manager ``create_app`` uses when none is given: the bot session's when it is installed
-    (``bot.session.create_bot_manager(settings, storage, feed, metrics)``), else one that refuses
-    to start bots and says why."""
-    # A missing session module means "history only"; a session that fails to import is a bug
-    # and raises here rather than hiding behind a 503.
-    if importlib.util.find_spec("bot.session") is None:
-        return UnavailableBotManager(
-            feed,
-            "Expected the bot session (bot/session.py) to run bots. Received: it is not installed",
-        )
-    session_module = importlib.import_module("bot.session")
-    create = getattr(session_module, "create_bot_manager", None)
-    if create is None:
-        return UnavailableBotManager(
-            feed,
-            "Expected bot.session.create_bot_manager(settings, storage, feed, metrics) to run bots. "
-            "Received: bot.session without it",
-        )
-    manager: BotManager = create(settings, storage, feed, metrics)
-    return manager

@@ -21,7 +21,8 @@ PAGES = ("/", "/bots", "/about", "/meetings/{meeting_id}", "/students/{name}")
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'self'"
 )
 
 
@@ -37,7 +38,7 @@ async def index(request: web.Request) -> web.FileResponse:
 
 @web.middleware
 async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Headers that keep the dashboard's pages from being framed, sniffed or scripted from elsewhere."""
+    """Headers that keep the dashboard from being framed, sniffed or scripted from elsewhere."""
     response = await handler(request)
     if response.prepared:  # a stream (the live feed) already sent its headers
         return response

@@ -75,7 +75,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         headers = {key: value for key, value in error.headers.items() if key.lower() == "allow"}
         message = {
-            404: f"Expected a path the API serves (see /api/openapi.json). Received: {request.path!r}",
+            404: "Expected a path the API serves (see /api/openapi.json). "
+            f"Received: {request.path!r}",
             405: f"Expected one of the methods {headers.get('Allow', '')} for {request.path}. "
             f"Received: {request.method}",
         }.get(error.status, error.reason or "error")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
+from bot.live import LiveFeed
 from bot.settings import Settings
 from bot.web.auth import TokenCheck
 from bot.web.bots import BotManager
-from bot.web.feed import LiveFeed
 from bot.web.metrics import Metrics
 from storage import Storage
 
@@ -19,3 +21,5 @@ METRICS = web.AppKey("metrics", Metrics)
 TOKEN_CHECK = web.AppKey("token_check", TokenCheck)
 #: The token ``create_app`` created on first start (to show once), else ``None``.
 NEW_API_TOKEN: web.AppKey[str | None] = web.AppKey("new_api_token")
+#: Set when the server shuts down: open event streams end instead of holding the shutdown.
+CLOSING = web.AppKey("closing", asyncio.Event)

@@ -1,11 +1,11 @@
-"""Operations figures for ``/metrics``: a small registry the bot session sets, rendered in the
-Prometheus text format (version 0.0.4).
+"""Operations figures for ``/metrics``: a small registry rendered in the Prometheus text format
+(version 0.0.4).
 
-The session owns the numbers and writes them as they change (``metrics.bots_running.set(2)``,
-``metrics.alerts_sent.inc(kind="confused")``); figures that live elsewhere (the storage writer's
-backlog, the inference client's latency) are read at scrape time by collectors the session
-registers with ``add_collector``. Plain attribute updates from the event loop; a lock guards the
-labelled series because collectors may run in another thread.
+Whoever owns a number may set it as it changes (``metrics.analysed_fps.set(12.5)``,
+``metrics.alerts_sent.inc()``); figures kept elsewhere (the storage writer's backlog, the
+inference client's latency, the bots' counts) are copied at scrape time by collectors registered
+with ``add_collector`` (``bot.web.runtime_bots.RuntimeCollector`` does it for the bot runtime).
+A lock guards each series because collectors may run in another thread.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ class _Series:
     def _key(self, labels: dict[str, str]) -> Labels:
         if set(labels) != set(self.label_names):
             raise ValueError(
-                f"Expected the labels {list(self.label_names)} for {self.name}. Received: {sorted(labels)}"
+                f"Expected the labels {list(self.label_names)} for {self.name}. "
+                f"Received: {sorted(labels)}"
             )
         return tuple((name, str(labels[name])) for name in self.label_names)
 
@@ -116,7 +117,8 @@ class Metrics:
         )
         self.inference_latency = Gauge(
             "classpulse_inference_latency_seconds",
-            "Seconds from handing a face to the inference process to its scores, by quantile over recent frames.",
+            "Seconds from handing a face to the inference process to its scores, "
+            "by quantile over recent frames.",
             ("quantile",),
         )
         self.dropped_frames = Counter(
@@ -126,7 +128,7 @@ class Metrics:
             ("reason",),
         )
         self.alerts_sent = Counter(
-            "classpulse_alerts_sent_total", "Alerts sent to teachers, by kind.", ("kind",)
+            "classpulse_alerts_sent_total", "Alerts sent to teachers (delivered or not)."
         )
         self.writer_backlog = Gauge(
             "classpulse_writer_backlog_rows", "Rows waiting in the storage writer's buffer."

@@ -27,7 +27,8 @@ def parse_duration(
     match = _DURATION.match(text) if isinstance(text, str) else None
     if match is None:
         raise ValueError(
-            f"Expected {name} as a number with an optional unit (ms, s, m, h, d, w), e.g. 10s or 180d. "
+            f"Expected {name} as a number with an optional unit (ms, s, m, h, d, w), "
+            "e.g. 10s or 180d. "
             f"Received: {_shown(text)}"
         )
     seconds = float(match.group(1)) * _UNITS_S[match.group(2) or default_unit]
@@ -43,7 +44,8 @@ def parse_time(text: str, *, name: str = "time") -> datetime:
     ``2026-03-01T09:00:00+01:00``; no offset means UTC) or Unix seconds (``1772355600``)."""
     if not isinstance(text, str) or not text.strip():
         raise ValueError(
-            f"Expected {name} as an ISO 8601 date or time, or Unix seconds. Received: {_shown(text)}"
+            f"Expected {name} as an ISO 8601 date or time, or Unix seconds. "
+            f"Received: {_shown(text)}"
         )
     value = text.strip()
     try:

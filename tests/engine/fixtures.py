@@ -11,8 +11,18 @@ import numpy as np
 
 FER_HEADER = ["emotion", "pixels", "Usage"]
 FERPLUS_HEADER = [
-    "Usage", "Image name", "neutral", "happiness", "surprise", "sadness", "anger", "disgust",
-    "fear", "contempt", "unknown", "NF",
+    "Usage",
+    "Image name",
+    "neutral",
+    "happiness",
+    "surprise",
+    "sadness",
+    "anger",
+    "disgust",
+    "fear",
+    "contempt",
+    "unknown",
+    "NF",
 ]
 
 

@@ -66,7 +66,9 @@ def test_cached_embeddings_give_the_same_answer(random_model: EmotionModel) -> N
         ([[0]], "numpy array.*Received: list"),
     ],
 )
-def test_bad_faces_raise_clear_errors(random_model: EmotionModel, faces: object, message: str) -> None:
+def test_bad_faces_raise_clear_errors(
+    random_model: EmotionModel, faces: object, message: str
+) -> None:
     with pytest.raises(ValueError, match=message):
         random_model.predict_faces(faces)  # type: ignore[arg-type]
 
@@ -81,7 +83,9 @@ def test_save_and_load_round_trip(random_model: EmotionModel, tmp_path: Path) ->
     random_model.save(path, note="test")
     loaded = EmotionModel.load(path)
     faces = np.random.default_rng(2).integers(0, 256, (4, 48, 48), dtype=np.uint8)
-    np.testing.assert_allclose(loaded.predict_faces(faces), random_model.predict_faces(faces), atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict_faces(faces), random_model.predict_faces(faces), atol=1e-6
+    )
     with pytest.raises(FileNotFoundError, match="Received: .*missing.keras"):
         EmotionModel.load(tmp_path / "missing.keras")
 

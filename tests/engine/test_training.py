@@ -19,8 +19,19 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("train")
     write_fer2013(root / "fer", num_train=96, num_test=30)
     run_dir = root / "run"
-    code = main(["train", "--data", str(root / "fer"), "--run-dir", str(run_dir),
-                 "--epochs", "2", "--patience", "1"])
+    code = main(
+        [
+            "train",
+            "--data",
+            str(root / "fer"),
+            "--run-dir",
+            str(run_dir),
+            "--epochs",
+            "2",
+            "--patience",
+            "1",
+        ]
+    )
     assert code == 0
     return root, run_dir
 
@@ -37,15 +48,28 @@ def test_train_writes_model_history_and_curves(trained: tuple[Path, Path]) -> No
         assert (run_dir / f"{stage}_best.keras").is_file()
     assert (run_dir / "training_curves.png").stat().st_size > 10_000
     metadata = (run_dir / "model.json").read_text()
-    assert "\"num_parameters\": 1339267" in metadata and ("CPU" in metadata or "GPU" in metadata)
+    assert '"num_parameters": 1339267' in metadata and ("CPU" in metadata or "GPU" in metadata)
 
 
 def test_train_resumes_from_a_finished_stage(
     trained: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     root, run_dir = trained
-    code = main(["train", "--data", str(root / "fer"), "--run-dir", str(run_dir),
-                 "--epochs", "2", "--patience", "1", "--output", str(root / "again.keras")])
+    code = main(
+        [
+            "train",
+            "--data",
+            str(root / "fer"),
+            "--run-dir",
+            str(run_dir),
+            "--epochs",
+            "2",
+            "--patience",
+            "1",
+            "--output",
+            str(root / "again.keras"),
+        ]
+    )
     assert code == 0
     assert "stage 1 (CNN on stills): done earlier" in capsys.readouterr().out
     assert (root / "again.keras").is_file()
@@ -55,8 +79,21 @@ def test_evaluate_writes_report_and_figures(trained: tuple[Path, Path]) -> None:
     root, run_dir = trained
     jaffe = write_jaffe(root / "jaffe")
     output = root / "evaluation"
-    code = main(["evaluate", "--model", str(run_dir / "model.keras"), "--data", str(root / "fer"),
-                 "--data", str(jaffe), "--output", str(output), "--run-dir", str(run_dir)])
+    code = main(
+        [
+            "evaluate",
+            "--model",
+            str(run_dir / "model.keras"),
+            "--data",
+            str(root / "fer"),
+            "--data",
+            str(jaffe),
+            "--output",
+            str(output),
+            "--run-dir",
+            str(run_dir),
+        ]
+    )
     assert code == 0
     report = (output / "report.md").read_text()
     assert "macro-F1" in report and "majority-class baseline" in report
@@ -69,7 +106,9 @@ def test_evaluate_unreadable_data_is_one_clear_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], trained: tuple[Path, Path]
 ) -> None:
     _, run_dir = trained
-    code = main(["evaluate", "--model", str(run_dir / "model.keras"), "--data", str(tmp_path / "x")])
+    code = main(
+        ["evaluate", "--model", str(run_dir / "model.keras"), "--data", str(tmp_path / "x")]
+    )
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not found" in err[0]

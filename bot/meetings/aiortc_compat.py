@@ -1,0 +1,46 @@
+"""One workaround for aiortc 1.x behind Janus's multistream subscriptions.
+
+Janus recycles an inactive m-line (a publisher who left) for the next subscription, under the
+same ``mid`` but with a NEW SSRC. aiortc registers a receiver's SSRCs with the transport's RTP
+router only once, when the receiver starts, and routes packets by SSRC (or by payload type when
+that is unambiguous — never with several VP8 streams): the new stream's packets would all be
+dropped and the late joiner would stay black. After each offer we register the SSRC that the
+offer now announces for every already-started receiver.
+
+RTX packets of the recycled stream stay unknown to the receiver and are dropped by aiortc
+(harmless: retransmissions only matter on lossy links, and a PLI recovers).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiortc import RTCPeerConnection
+from aiortc.sdp import SessionDescription
+
+logger = logging.getLogger(__name__)
+
+
+def rebind_recycled_receivers(pc: RTCPeerConnection, offer_sdp: str) -> list[str]:
+    """Register each started video receiver for the SSRC ``offer_sdp`` gives its mid; returns the
+    mids that needed it."""
+    receivers = {t.mid: t.receiver for t in pc.getTransceivers() if t.mid is not None}
+    rebound = []
+    for media in SessionDescription.parse(offer_sdp).media:
+        receiver = receivers.get(media.rtp.muxId)
+        if media.kind != "video" or receiver is None or not media.ssrc:
+            continue
+        router = getattr(receiver.transport, "_rtp_router", None)
+        if router is None or not hasattr(router, "ssrc_table"):
+            logger.error("aiortc internals changed: cannot rebind recycled mid %s", media.rtp.muxId)
+            continue
+        if receiver not in router.receivers:
+            continue  # not started yet: aiortc registers it with the right SSRC itself
+        fid = [group for group in media.ssrc_group if group.semantic == "FID"]
+        main_ssrc = int(fid[0].items[0]) if fid else media.ssrc[0].ssrc
+        if router.ssrc_table.get(main_ssrc) is not receiver:
+            router.register_receiver(receiver, ssrcs=[main_ssrc], payload_types=[])
+            rebound.append(media.rtp.muxId)
+    if rebound:
+        logger.info("recycled m-lines %s bound to their new SSRCs", rebound)
+    return rebound

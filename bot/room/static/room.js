@@ -1,0 +1,245 @@
+// classpulse built-in room: join, camera, tiles, chat. Plain JS, no build step.
+// Signalling: see bot/room/messages.py. One RTCPeerConnection to the server: a send-only video
+// m-line (the camera, possibly without a track yet) and `welcome.tiles` receive-only ones; the
+// server never renegotiates. Text from others is only ever set with textContent.
+"use strict";
+
+const config = JSON.parse(document.querySelector('meta[name="classpulse-room"]').content);
+// The teacher link carries its token in the fragment (#teacher=…), never sent to the server in a
+// request line or Referer; ?teacher=… is accepted too.
+const teacherToken =
+  new URLSearchParams(location.hash.slice(1)).get("teacher") || new URLSearchParams(location.search).get("teacher");
+const $ = (id) => document.getElementById(id);
+
+// What the page knows, readable by tests over the DevTools protocol.
+const state = (window.classpulse = {
+  state: "idle", id: null, role: null, name: null,
+  participants: [], tiles: {}, chat: [], alerts: [], closeCode: null, closeReason: null,
+});
+
+let socket = null;
+let pc = null;
+let cameraStream = null;
+let sendTransceiver = null;
+const tileViews = new Map(); // mid -> {figure, video, caption}
+
+function setStatus(text, closed = false) {
+  $("status").textContent = text;
+  $("status").classList.toggle("closed", closed);
+}
+
+function send(message) {
+  if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+}
+
+async function openCamera() {
+  try {
+    cameraStream = await navigator.mediaDevices.getUserMedia({
+      video: {width: {ideal: 640}, height: {ideal: 360}, frameRate: {ideal: 15, max: 15}}, audio: false,
+    });
+    $("self-video").srcObject = cameraStream;
+    document.querySelector(".tile.self").hidden = false;
+    return cameraStream.getVideoTracks()[0];
+  } catch (error) {
+    setStatus("camera unavailable: " + error.name);
+    return null;
+  }
+}
+
+function closeCamera() {
+  if (cameraStream) cameraStream.getTracks().forEach((track) => track.stop());
+  cameraStream = null;
+  $("self-video").srcObject = null;
+  document.querySelector(".tile.self").hidden = true;
+}
+
+async function join(event) {
+  event.preventDefault();
+  const name = $("name").value.trim();
+  if (!name) return;
+  localStorage.setItem("classpulse-name", name);
+  $("join").disabled = true;
+  state.state = "joining";
+  setStatus("joining…");
+  const track = $("camera").checked ? await openCamera() : null;
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  socket = new WebSocket(`${scheme}//${location.host}/rooms/${encodeURIComponent(config.room)}/ws`);
+  socket.onopen = () => {
+    const message = {type: "join", name};
+    if (teacherToken) message.teacher = teacherToken;
+    send(message);
+  };
+  socket.onmessage = (message) => {
+    handle(JSON.parse(message.data), track).catch((error) => {
+      console.error("classpulse:", error);
+      setStatus("error: " + error.message, true);
+      socket.close();
+    });
+  };
+  socket.onclose = (closing) => {
+    state.state = "closed";
+    state.closeCode = closing.code;
+    state.closeReason = closing.reason;
+    setStatus(`disconnected (${closing.code}${closing.reason ? ": " + closing.reason : ""}) — reload to rejoin`, true);
+    if (pc) pc.close();
+    closeCamera();
+  };
+}
+
+async function handle(message, track) {
+  switch (message.type) {
+    case "welcome": return welcome(message, track);
+    case "answer": return pc.setRemoteDescription({type: "answer", sdp: message.sdp});
+    case "participants": return showParticipants(message.participants);
+    case "tiles": return showTiles(message.tiles);
+    case "chat": return showChat(message);
+    default: console.warn("classpulse: unknown message", message.type);
+  }
+}
+
+async function welcome(message, track) {
+  Object.assign(state, {id: message.id, role: message.role, name: message.name, state: "joined"});
+  $("lobby").hidden = true;
+  $("classroom").hidden = false;
+  $("role").hidden = false;
+  $("role").textContent = message.role === "teacher" ? "teacher" : message.name;
+  $("alerts-panel").hidden = message.role !== "teacher";
+  pc = new RTCPeerConnection({iceServers: []});
+  pc.onconnectionstatechange = () => {
+    setStatus(`${state.name} · media ${pc.connectionState}`, pc.connectionState === "failed");
+    if (pc.connectionState === "connected") state.state = "connected";
+  };
+  pc.ontrack = (event) => attachTile(event.transceiver.mid, event.track);
+  sendTransceiver = pc.addTransceiver(track || "video", {direction: "sendonly"});
+  for (let i = 0; i < message.tiles; i++) pc.addTransceiver("video", {direction: "recvonly"});
+  await pc.setLocalDescription(await pc.createOffer());
+  await gatheringDone(pc);
+  send({type: "offer", sdp: pc.localDescription.sdp});
+  if (track) {
+    await limitSending();
+    send({type: "camera", on: true});
+  }
+  updateCameraButton();
+}
+
+function gatheringDone(connection) {
+  // The server takes the offer whole (no trickle): wait for the candidates, briefly.
+  if (connection.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    connection.addEventListener("icegatheringstatechange", () => {
+      if (connection.iceGatheringState === "complete") resolve();
+    });
+    setTimeout(resolve, 2000);
+  });
+}
+
+async function limitSending() {
+  // The server decodes every camera: 640×360 at 15 fps is all the bot and the tiles need.
+  const parameters = sendTransceiver.sender.getParameters();
+  if (!parameters.encodings || !parameters.encodings.length) return;
+  parameters.encodings[0].maxBitrate = 600000;
+  parameters.encodings[0].maxFramerate = 15;
+  try { await sendTransceiver.sender.setParameters(parameters); } catch (error) { /* not critical */ }
+}
+
+async function toggleCamera() {
+  if (!sendTransceiver) return;
+  if (cameraStream) {
+    await sendTransceiver.sender.replaceTrack(null);
+    closeCamera();
+    send({type: "camera", on: false});
+  } else {
+    const track = await openCamera();
+    if (track) {
+      await sendTransceiver.sender.replaceTrack(track);
+      await limitSending();
+      send({type: "camera", on: true});
+    }
+  }
+  updateCameraButton();
+}
+
+function updateCameraButton() {
+  $("camera-toggle").textContent = cameraStream ? "Turn camera off" : "Turn camera on";
+}
+
+function attachTile(mid, track) {
+  const figure = document.createElement("figure");
+  figure.className = "tile";
+  figure.hidden = true;
+  const video = document.createElement("video");
+  Object.assign(video, {autoplay: true, muted: true, playsInline: true});
+  video.srcObject = new MediaStream([track]);
+  const caption = document.createElement("figcaption");
+  figure.append(video, caption);
+  $("tiles").append(figure);
+  tileViews.set(mid, {figure, video, caption});
+}
+
+function showTiles(tiles) {
+  state.tiles = {};
+  const shown = new Set();
+  for (const tile of tiles) {
+    state.tiles[tile.mid] = tile.name;
+    shown.add(tile.mid);
+    const view = tileViews.get(tile.mid);
+    if (view) {
+      view.caption.textContent = tile.name;
+      view.figure.hidden = false;
+    }
+  }
+  for (const [mid, view] of tileViews) if (!shown.has(mid)) view.figure.hidden = true;
+}
+
+function showParticipants(people) {
+  state.participants = people;
+  const list = $("people");
+  list.replaceChildren();
+  const select = $("chat-to");
+  const chosen = select.value;
+  select.replaceChildren(new Option("to everyone", ""));
+  for (const person of people) {
+    const item = document.createElement("li");
+    item.textContent = person.name + (person.id === state.id ? " (you)" : "") + (person.camera ? " · camera" : "");
+    const role = document.createElement("span");
+    role.className = "role";
+    role.textContent = " " + person.role;
+    item.append(role);
+    list.append(item);
+    if (person.id !== state.id) select.append(new Option("only to " + person.name, person.id));
+  }
+  select.value = [...select.options].some((option) => option.value === chosen) ? chosen : "";
+}
+
+function showChat(message) {
+  state.chat.push(message);
+  const item = document.createElement("li");
+  const time = new Date(message.t * 1000).toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
+  const whom = message.whisper ? (message.from.id === state.id ? " (private)" : " (to you only)") : "";
+  item.textContent = `${time} ${message.from.name}${whom}: ${message.text}`;
+  item.classList.toggle("whisper", message.whisper);
+  $("chat-log").append(item);
+  item.scrollIntoView({block: "nearest"});
+  if (state.role === "teacher" && message.whisper && message.from.role === "bot") {
+    state.alerts.push(message);
+    const alert = document.createElement("li");
+    alert.textContent = `${time} ${message.text}`;
+    $("alerts").append(alert);
+  }
+}
+
+function sendChat(event) {
+  event.preventDefault();
+  const text = $("chat-text").value.trim();
+  if (!text) return;
+  const message = {type: "chat", text};
+  if ($("chat-to").value) message.to = $("chat-to").value;
+  send(message);
+  $("chat-text").value = "";
+}
+
+$("name").value = (teacherToken && config.teacherName) || localStorage.getItem("classpulse-name") || "";
+if (teacherToken && config.teacherName) $("name").readOnly = true;
+$("join-form").addEventListener("submit", join);
+$("chat-form").addEventListener("submit", sendChat);
+$("camera-toggle").addEventListener("click", () => toggleCamera().catch((error) => setStatus("camera: " + error.message)));

@@ -1,0 +1,120 @@
+"""The real ``BotManager``: the bot runtime (``bot/runtime.py``) behind the web app's protocol,
+and the collector that copies the runtime's figures into ``Metrics`` at scrape time."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from bot.live import LiveFeed
+from bot.web.bots import BotInfo, BotManager, BotState
+from bot.web.metrics import Metrics
+from storage import Storage
+
+if TYPE_CHECKING:
+    from bot.runtime import BotHandle, BotRuntime
+
+
+class RuntimeBotManager:
+    """Starts, lists and stops the runtime's bots; their live events come from its feed."""
+
+    def __init__(self, runtime: BotRuntime) -> None:
+        self.runtime = runtime
+
+    async def start(self, meeting_url: str, teacher: str, options: dict[str, Any]) -> BotInfo:
+        return _info(await self.runtime.start_bot(meeting_url, teacher, options))
+
+    def list(self) -> list[BotInfo]:
+        infos = [_info(handle) for handle in self.runtime.bots()]
+        return sorted(infos, key=lambda info: info.started_at, reverse=True)
+
+    def get(self, bot_id: str) -> BotInfo | None:
+        handle = self.runtime.get(bot_id)
+        return None if handle is None else _info(handle)
+
+    async def stop(self, bot_id: str) -> bool:
+        return await self.runtime.stop_bot(bot_id)
+
+    def subscribe(self, meeting_id: str) -> AsyncIterator[dict[str, Any]]:
+        return self.runtime.live.subscribe(meeting_id)
+
+    async def aclose(self) -> None:
+        await self.runtime.aclose()
+
+
+@asynccontextmanager
+async def runtime_bot_manager(
+    storage: Storage, feed: LiveFeed, metrics: Metrics
+) -> AsyncIterator[BotManager]:
+    """A started runtime (writer, inference process, face detector) for the server's lifetime."""
+    from bot.runtime import BotRuntime  # the inference client: imported only when bots can run
+
+    async with BotRuntime(storage, live=feed) as runtime:
+        manager = RuntimeBotManager(runtime)
+        remove = metrics.add_collector(RuntimeCollector(runtime))
+        try:
+            yield manager
+        finally:
+            remove()
+
+
+class RuntimeCollector:
+    """Copies the runtime's figures into ``Metrics``; the analysed-frames rate is measured
+    between two scrapes."""
+
+    def __init__(self, runtime: BotRuntime) -> None:
+        self.runtime = runtime
+        self._last: tuple[float, int] | None = None
+
+    def __call__(self, metrics: Metrics) -> None:
+        handles = self.runtime.bots()
+        running = [h for h in handles if _info(h).state is BotState.RUNNING]
+        metrics.participants_followed.set(sum(_num_followed(h) for h in running))
+        metrics.alerts_sent.set_total(sum(h.session.num_alerts for h in handles))
+        writer = self.runtime.writer
+        if writer is not None:
+            stats = writer.stats()
+            metrics.writer_backlog.set(stats.pending)
+            metrics.writer_dropped.set_total(stats.dropped)
+        inference = self.runtime.scoring.stats()
+        metrics.frames_analysed.set_total(inference.scored)
+        metrics.inference_latency.set(inference.latency_p50_s, quantile="0.5")
+        metrics.inference_latency.set(inference.latency_p95_s, quantile="0.95")
+        metrics.dropped_frames.set_total(inference.dropped_stale, reason="stale")
+        metrics.dropped_frames.set_total(inference.dropped_overflow, reason="overflow")
+        metrics.dropped_frames.set_total(inference.dropped_restart, reason="restart")
+        now = time.monotonic()
+        if self._last is not None and now > self._last[0]:
+            rate = (inference.scored - self._last[1]) / (now - self._last[0])
+            metrics.analysed_fps.set(max(0.0, rate))
+        self._last = (now, inference.scored)
+
+
+def _info(handle: BotHandle) -> BotInfo:
+    shown = handle.info()
+    try:
+        state = BotState(shown["state"])
+    except ValueError:
+        state = BotState.FAILED
+    return BotInfo(
+        bot_id=handle.id,
+        meeting_url=handle.meeting_url,
+        teacher=handle.teacher,
+        state=state,
+        started_at=float(shown["started_at"]),
+        meeting_id=shown.get("meeting_id"),
+        error=shown.get("error"),
+        stop_reason=shown.get("stop_reason"),
+        num_alerts=int(shown.get("num_alerts") or 0),
+        paused=bool(shown.get("paused")),
+    )
+
+
+def _num_followed(handle: BotHandle) -> int:
+    """Participants whose video the bot analyses (the session's count when it keeps one)."""
+    followed = getattr(handle.session, "num_followed", None)
+    if isinstance(followed, int):
+        return followed
+    return len(handle.session.connector.participants())

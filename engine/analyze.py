@@ -1,0 +1,415 @@
+"""Offline analysis (``classpulse analyze VIDEO``): a recorded class → per-person timeline files.
+
+Any file PyAV reads is decoded once; frames are sampled at the analysis rate, faces found and
+tracked, crops scored by the inference process (which is restarted if it dies), and the scores
+smoothed into state changes exactly as in a live meeting. Nothing waits on a clock, and no frame
+is dropped: when inference is behind, decoding waits for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import av
+
+from engine.faces import DetectorSettings, FaceDetector, FrameSampler, gray_from_frame
+from engine.inference import InferenceSettings
+from engine.inference_client import InferenceClient
+from engine.states import StateSettings, StateTracker
+from engine.types import CLASSES, EngagementState, InferenceStats, PersonAbsent, Scores, StateChange
+
+#: Consecutive undecodable packets after which a file is treated as unreadable from there on.
+_MAX_BAD_PACKETS = 100
+STATE_COLOURS = {
+    EngagementState.INTERESTED: "#2ca02c",
+    EngagementState.BORED: "#ff7f0e",
+    EngagementState.CONFUSED: "#d62728",
+    EngagementState.NO_FACE: "#bbbbbb",
+}
+
+
+class AnalysisError(Exception):
+    """The video cannot be analysed (unreadable, no video stream, no decodable frame)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A stretch of time (seconds) during which a person stayed in one state."""
+
+    person_id: str
+    state: EngagementState
+    start_s: float
+    end_s: float
+    #: The smoothed probability when the state was entered (1.0 for ``no_face``).
+    confidence: float
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    video: Path
+    duration_s: float
+    num_decoded: int
+    num_analysed: int
+    num_bad_packets: int
+    persons: tuple[str, ...]
+    changes: tuple[StateChange, ...]
+    segments: tuple[Segment, ...]
+    scores: tuple[Scores, ...]
+    stats: InferenceStats
+    #: Written files by kind: ``csv``, ``json``, ``png``, ``scores``.
+    outputs: dict[str, Path] = field(default_factory=dict)
+
+
+def analyze_video(
+    video: str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    fps: float = 5.0,
+    detector: DetectorSettings | None = None,
+    states: StateSettings | None = None,
+    inference: InferenceSettings | None = None,
+    client: InferenceClient | None = None,
+    progress: bool = False,
+    on_frame: Callable[[int, float], None] | None = None,
+) -> AnalysisResult:
+    """Analyse ``video``; write ``timeline.csv``, ``timeline.json``, ``timeline.png`` and
+    ``scores.csv`` into ``out_dir`` (nothing is written when it is ``None``).
+
+    ``client`` lets callers share one running inference process; otherwise one is started and
+    closed here. ``on_frame(index, t)`` is called for every decoded frame.
+    """
+    video = Path(video)
+    container = _open(video)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        own_client = client is None
+        if client is None:
+            settings = inference or InferenceSettings()
+            # Offline, waiting beats dropping: no frame is too old, submit blocks when full.
+            client = InferenceClient(replace(settings, max_age_s=None)).start()
+        try:
+            return _run(
+                video, container, stream, out_dir, fps, detector, states, client, progress, on_frame
+            )
+        finally:
+            if own_client:
+                client.close()
+    finally:
+        container.close()
+
+
+def _open(video: Path) -> Any:
+    if not video.is_file():
+        raise AnalysisError(f"Expected a video file. Received: {video} (no such file)")
+    try:
+        container = av.open(str(video))
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as error:
+        raise AnalysisError(
+            f"Expected a video file PyAV can read. Received: {video} ({_reason(error)})"
+        ) from None
+    if not container.streams.video:
+        container.close()
+        raise AnalysisError(f"Expected a file with a video stream. Received: {video} (none)")
+    return container
+
+
+def _reason(error: BaseException) -> str:
+    return getattr(error, "strerror", None) or str(error) or type(error).__name__
+
+
+def _run(
+    video: Path,
+    container: Any,
+    stream: Any,
+    out_dir: str | Path | None,
+    fps: float,
+    detector_settings: DetectorSettings | None,
+    state_settings: StateSettings | None,
+    client: InferenceClient,
+    progress: bool,
+    on_frame: Callable[[int, float], None] | None,
+) -> AnalysisResult:
+    from tqdm import tqdm
+
+    faces = FaceDetector(detector_settings).stream("person")
+    sampler = FrameSampler(fps)
+    rate = float(stream.average_rate or stream.guessed_rate or 25)
+    seconds = (
+        float(stream.duration * stream.time_base)
+        if stream.duration and stream.time_base
+        else (container.duration or 0) / 1_000_000  # av.time_base: microseconds
+    )
+    total = stream.frames or (round(seconds * rate) or None)
+    absences: list[PersonAbsent] = []
+    scores: list[Scores] = []
+    num_decoded = num_analysed = bad_packets = bad_run = 0
+    first_t: float | None = None
+    last_t = 0.0
+    with tqdm(total=total, unit="frame", desc=video.name, disable=not progress, leave=False) as bar:
+        for packet in container.demux(stream):
+            try:
+                frames = packet.decode()
+                bad_run = 0
+            except av.FFmpegError:
+                bad_packets += 1  # a damaged packet: the decoder resynchronises on the next one
+                bad_run += 1
+                if bad_run > _MAX_BAD_PACKETS:
+                    break
+                continue
+            for frame in frames:
+                raw_t = frame.time if frame.time is not None else num_decoded / rate
+                first_t = raw_t if first_t is None else first_t
+                t = max(0.0, float(raw_t - first_t))
+                if on_frame is not None:
+                    on_frame(num_decoded, t)
+                num_decoded += 1
+                last_t = max(last_t, t)
+                bar.update(1)
+                if not sampler.take(t):
+                    continue
+                num_analysed += 1
+                found = faces.push(gray_from_frame(frame), t)
+                for crop in found.crops:
+                    client.submit(crop.person_id, crop.t, crop.crop, block=True)
+                absences.extend(found.absent)
+                scores.extend(client.get_scores(0.0))
+    if num_decoded == 0:
+        raise AnalysisError(
+            f"Expected a video with decodable frames. Received: {video} "
+            f"({bad_packets} damaged packets, no frame)"
+        )
+    client.flush()
+    scores.extend(client.get_scores(0.0))
+    for number, _ in faces.tracker.active():
+        client.forget(faces.person_id(number))  # a shared client must not carry windows over
+    duration_s = last_t + 1.0 / rate
+    changes = _changes(scores, absences, state_settings)
+    segments = _segments(changes, duration_s)
+    persons = tuple(sorted({c.person_id for c in changes} | {s.person_id for s in scores}))
+    result = AnalysisResult(
+        video,
+        duration_s,
+        num_decoded,
+        num_analysed,
+        bad_packets,
+        persons,
+        tuple(changes),
+        tuple(segments),
+        tuple(sorted(scores, key=lambda s: (s.person_id, s.t))),
+        client.stats(),
+    )
+    if out_dir is not None:
+        result.outputs.update(write_outputs(result, Path(out_dir)))
+    return result
+
+
+def _changes(
+    scores: Sequence[Scores], absences: Sequence[PersonAbsent], settings: StateSettings | None
+) -> list[StateChange]:
+    """Replay scores and absences in time order through the same smoothing as a live meeting."""
+    tracker = StateTracker(settings)
+    events: list[tuple[float, int, Scores | PersonAbsent]] = [(s.t, 1, s) for s in scores]
+    events += [(a.t, 0, a) for a in absences]
+    changes = []
+    for _, _, event in sorted(events, key=lambda e: (e[0], e[1])):
+        change = tracker.push(event) if isinstance(event, Scores) else tracker.absent(event)
+        if change is not None:
+            changes.append(change)
+    return changes
+
+
+def _segments(changes: Sequence[StateChange], end_s: float) -> list[Segment]:
+    by_person: dict[str, list[StateChange]] = {}
+    for change in changes:
+        by_person.setdefault(change.person_id, []).append(change)
+    segments = []
+    for person_id, own in sorted(by_person.items()):
+        for change, following in zip(own, [*own[1:], None], strict=True):
+            end = following.t if following is not None else end_s
+            segments.append(
+                Segment(person_id, change.state, change.t, max(end, change.t), change.confidence)
+            )
+    return segments
+
+
+def write_outputs(result: AnalysisResult, out_dir: Path) -> dict[str, Path]:
+    """The timeline as CSV (one row per segment) and JSON, the scores as CSV, a PNG plot."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "csv": out_dir / "timeline.csv",
+        "json": out_dir / "timeline.json",
+        "scores": out_dir / "scores.csv",
+        "png": out_dir / "timeline.png",
+    }
+    with paths["csv"].open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["person_id", "state", "start_s", "end_s", "confidence"])
+        for s in result.segments:
+            writer.writerow(
+                [
+                    s.person_id,
+                    s.state.value,
+                    f"{s.start_s:.3f}",
+                    f"{s.end_s:.3f}",
+                    f"{s.confidence:.4f}",
+                ]
+            )
+    with paths["scores"].open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["person_id", "t", *CLASSES])
+        for sc in result.scores:
+            writer.writerow([sc.person_id, f"{sc.t:.3f}", *(f"{p:.4f}" for p in sc.as_tuple())])
+    stats = asdict(result.stats)
+    stats["dropped"] = result.stats.dropped
+    document = {
+        "video": str(result.video),
+        "duration_s": round(result.duration_s, 3),
+        "frames_decoded": result.num_decoded,
+        "frames_analysed": result.num_analysed,
+        "damaged_packets": result.num_bad_packets,
+        "inference": stats,
+        "persons": {
+            person_id: {
+                "segments": [
+                    {
+                        "state": s.state.value,
+                        "start_s": round(s.start_s, 3),
+                        "end_s": round(s.end_s, 3),
+                        "confidence": s.confidence,
+                    }
+                    for s in result.segments
+                    if s.person_id == person_id
+                ],
+                "changes": [
+                    {"t": round(c.t, 3), "state": c.state.value, "confidence": c.confidence}
+                    for c in result.changes
+                    if c.person_id == person_id
+                ],
+            }
+            for person_id in result.persons
+        },
+    }
+    paths["json"].write_text(json.dumps(document, indent=2) + "\n")
+    plot_timeline(result, paths["png"])
+    return paths
+
+
+def plot_timeline(result: AnalysisResult, path: Path) -> None:
+    """One row per person, coloured by state, over the video's seconds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+    from matplotlib.patches import Patch
+
+    persons = list(result.persons) or ["(nobody)"]
+    figure, axes = plt.subplots(figsize=(10, 1.0 + 0.5 * len(persons)), layout="constrained")
+    for row, person_id in enumerate(persons):
+        for state, colour in STATE_COLOURS.items():
+            spans = [
+                (s.start_s, s.end_s - s.start_s)
+                for s in result.segments
+                if s.person_id == person_id and s.state is state
+            ]
+            axes.broken_barh(spans, (row - 0.4, 0.8), color=colour)
+    axes.set_yticks(range(len(persons)), persons)
+    axes.set_ylim(-0.6, len(persons) - 0.4)
+    axes.invert_yaxis()
+    axes.set_xlim(0, max(result.duration_s, 1e-3))
+    axes.set_xlabel("seconds")
+    axes.set_title(f"{result.video.name}: engagement per person")
+    axes.legend(
+        handles=[Patch(color=c, label=s.value) for s, c in STATE_COLOURS.items()],
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.35 if len(persons) < 3 else -0.12),
+        ncol=4,
+        frameon=False,
+    )
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+# -- command line ------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("video", type=Path, help="any video file FFmpeg (PyAV) can read")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder for timeline.csv/.json/.png and scores.csv (default: ./VIDEO_NAME.classpulse)",
+    )
+    parser.add_argument("--fps", type=float, default=5.0, help="analysed frames per second (5)")
+    parser.add_argument(
+        "--detect-width",
+        type=int,
+        default=DetectorSettings.detect_width,
+        help="width (px) faces are searched at; raise for small faces in wide "
+        f"shots (default {DetectorSettings.detect_width})",
+    )
+    parser.add_argument("--model", type=Path, default=None, help="model file (default: shipped)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+
+def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
+    """``classpulse analyze``: for ``bot.cli.SUBCOMMANDS``."""
+    parser = subparsers.add_parser(
+        "analyze",
+        help="a recorded class → per-person engagement timeline (CSV, JSON, PNG)",
+        description="Analyse a video file offline: faces, states per person, timeline files.",
+    )
+    add_arguments(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``analyze`` from parsed arguments; one line on stderr and exit code 1 on failure."""
+    out_dir = args.out or Path.cwd() / f"{args.video.name}.classpulse"
+    try:
+        if not (math.isfinite(args.fps) and args.fps > 0):
+            raise AnalysisError(f"Expected --fps > 0. Received: {args.fps}")
+        result = analyze_video(
+            args.video,
+            out_dir,
+            fps=args.fps,
+            detector=DetectorSettings(detect_width=args.detect_width),
+            inference=InferenceSettings(model_path=str(args.model) if args.model else None),
+            progress=not args.quiet,
+        )
+    except (AnalysisError, ValueError, FileNotFoundError, OSError, RuntimeError) as error:
+        print(f"classpulse analyze: error: {error}", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        dropped = result.stats.dropped
+        print(
+            f"{result.video.name}: {result.duration_s:.1f} s, {result.num_analysed} frames "
+            f"analysed, {len(result.persons)} person(s), {len(result.changes)} state changes"
+            + (
+                f", {dropped} frames lost to {result.stats.restarts} inference restart(s)"
+                if dropped
+                else ""
+            )
+        )
+        for kind, path in result.outputs.items():
+            print(f"  {kind:6} {path}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="classpulse analyze", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
