@@ -186,11 +186,11 @@ def run_phase(clips, client: InferenceClient, num: int, seconds: float, workers:
         while not stop.is_set():
             due_at, index = heap[0]
             now = time.monotonic()
-            if due_at > now:
+            if due_at > now + 0.005:  # wake-ups within 5 ms are coalesced, as an event loop does
                 time.sleep(min(due_at - now, 0.05))
                 continue
             p = mine[index]
-            due = math.floor((now - p.start) * FPS)
+            due = math.floor((max(now, due_at) - p.start) * FPS + 1e-6)
             newest = None
             while p.index <= due:  # every frame must be decoded; only the newest is analysed
                 t, frame = p.decode_next()

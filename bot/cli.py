@@ -122,15 +122,12 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
 def _subcommands() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Every subcommand's ``add`` function; modules are imported here, none loads TensorFlow."""
+    from bot.cli_demo import add_demo
     from bot.cli_join import add_join
     from bot.cli_serve import SERVE_SUBCOMMANDS
     from bot.cli_teacher import TEACHER_SUBCOMMANDS
 
-    return [add_join, *SERVE_SUBCOMMANDS, _add_train, _add_evaluate, *TEACHER_SUBCOMMANDS]
-
-
-#: Subcommands contributed by other modules: functions adding their subparser.
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+    return [add_demo, add_join, *SERVE_SUBCOMMANDS, _add_train, _add_evaluate, *TEACHER_SUBCOMMANDS]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Engagement assistant for online teaching: interested, bored, confused.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in [*_subcommands(), *SUBCOMMANDS]:
+    for add in _subcommands():
         add(subparsers)
     return parser
 

@@ -55,7 +55,7 @@ def add_serve(subparsers: SubParsers) -> None:
     parser.set_defaults(handler=run_serve)
 
 
-#: Appended to ``bot.cli.SUBCOMMANDS``.
+#: Registered by ``bot.cli._subcommands``.
 SERVE_SUBCOMMANDS: list[Callable[[SubParsers], None]] = [add_serve]
 
 

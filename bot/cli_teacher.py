@@ -110,7 +110,7 @@ def add_forget_student(subparsers: SubParsers) -> None:
     parser.set_defaults(handler=run_forget_student)
 
 
-#: Appended to ``bot.cli.SUBCOMMANDS``.
+#: Registered by ``bot.cli._subcommands``.
 TEACHER_SUBCOMMANDS: list[Callable[[SubParsers], None]] = [
     add_history,
     add_export,

@@ -41,23 +41,10 @@ SESSION_OPTIONS = {"title", "bot_name", "analysis_fps", "empty_grace_s"}
 
 
 def validate_meeting_url(url: str) -> None:
-    """Raises ``ValueError`` unless some connector reads ``url`` — before anything starts."""
-    from bot.meetings.url import parse_meeting_url
+    """Raises ``ValueError`` unless ``url`` is a meeting URL of a known kind, before any start."""
+    from bot.meetings.url import parse_any_meeting_url
 
-    if isinstance(url, str) and url.strip().lower().startswith("janus+"):
-        parse_meeting_url(url)
-        return
-    for validate in EXTRA_URL_VALIDATORS:
-        if validate(url):
-            return
-    raise ValueError(
-        "Expected a meeting URL such as janus+ws://HOST:8188/?room=1234 or a built-in room URL. "
-        f"Received: {str(url)[:200]!r}"
-    )
-
-
-#: Validators of other meeting URL kinds (the built-in room adds its own): True when valid.
-EXTRA_URL_VALIDATORS: list[Callable[[str], bool]] = []
+    parse_any_meeting_url(url)
 
 
 def janus_connector(url: str, bot_name: str) -> tuple[MeetingConnector, str, str] | None:

@@ -24,7 +24,7 @@ classes belong on Janus (``janus+ws://``), which forwards video without re-encod
 
 from __future__ import annotations
 
-from bot.room.connector import BuiltinRoomConnector, builtin_connector_factory, is_valid_builtin_url
+from bot.room.connector import BuiltinRoomConnector, builtin_connector_factory
 from bot.room.room import Room, RoomRegistry
 from bot.room.settings import RoomSettings
 from bot.room.web import ROOM_REGISTRY, setup_room
@@ -36,6 +36,5 @@ __all__ = [
     "RoomRegistry",
     "RoomSettings",
     "builtin_connector_factory",
-    "is_valid_builtin_url",
     "setup_room",
 ]

@@ -260,12 +260,3 @@ def builtin_connector_factory(
         return BuiltinRoomConnector(rooms, room, display_name=bot_name), "builtin", room
 
     return factory
-
-
-def is_valid_builtin_url(url: str) -> bool:
-    """For ``bot.runtime.EXTRA_URL_VALIDATORS``: a well-formed ``builtin:NAME``."""
-    try:
-        parse_builtin_url(url)
-    except ValueError:
-        return False
-    return True

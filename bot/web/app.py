@@ -14,6 +14,7 @@ import importlib
 import importlib.util
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -83,6 +84,12 @@ def create_app(
     return app
 
 
+def _room_registry_key() -> Any:
+    if importlib.util.find_spec("bot.room") is None:
+        return None
+    return importlib.import_module("bot.room").ROOM_REGISTRY
+
+
 def _room_setup() -> Callable[[web.Application, Settings], None] | None:
     """``bot.room.setup_room`` when the built-in room is installed (a failing import raises)."""
     if importlib.util.find_spec("bot.room") is None:
@@ -106,7 +113,8 @@ def _resources(
             if owns_bots and settings.run_bots:
                 from bot.web.runtime_bots import runtime_bot_manager
 
-                manager = runtime_bot_manager(app[STORAGE], app[FEED], app[METRICS])
+                rooms = app.get(_room_registry_key())  # the built-in room, when served
+                manager = runtime_bot_manager(app[STORAGE], app[FEED], app[METRICS], rooms)
                 app[BOTS] = await stack.enter_async_context(manager)
             elif owns_bots:
                 app[BOTS] = UnavailableBotManager(app[FEED], HISTORY_ONLY)

@@ -46,12 +46,20 @@ class RuntimeBotManager:
 
 @asynccontextmanager
 async def runtime_bot_manager(
-    storage: Storage, feed: LiveFeed, metrics: Metrics
+    storage: Storage, feed: LiveFeed, metrics: Metrics, rooms: Any = None
 ) -> AsyncIterator[BotManager]:
     """A started runtime (writer, inference process, face detector) for the server's lifetime."""
-    from bot.runtime import BotRuntime  # the inference client: imported only when bots can run
+    from bot.runtime import (
+        BotRuntime,  # the inference client: imported only when bots can run
+        janus_connector,
+    )
 
-    async with BotRuntime(storage, live=feed) as runtime:
+    factories = [janus_connector]
+    if rooms is not None:
+        from bot.room.connector import builtin_connector_factory
+
+        factories.append(builtin_connector_factory(rooms))
+    async with BotRuntime(storage, live=feed, connector_factories=factories) as runtime:
         manager = RuntimeBotManager(runtime)
         remove = metrics.add_collector(RuntimeCollector(runtime))
         try:

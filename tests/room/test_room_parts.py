@@ -12,7 +12,7 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 
 from bot.meetings.url import BuiltinMeetingUrl, parse_any_meeting_url, parse_builtin_url
-from bot.room.connector import BuiltinRoomConnector, builtin_connector_factory, is_valid_builtin_url
+from bot.room.connector import BuiltinRoomConnector, builtin_connector_factory
 from bot.room.faces import FaceVideoTrack, bundled_face_path, load_face_photos, student_schedule
 from bot.room.ice import host_addresses
 from bot.room.messages import (
@@ -28,6 +28,7 @@ from bot.room.room import RoomRegistry, TokenBucket
 from bot.room.settings import RoomSettings
 from bot.room.tiles import TileTrack, assign_tiles
 from bot.room.web import room_settings_of
+from bot.runtime import validate_meeting_url
 
 
 def test_tiles_stay_put_and_free_ones_go_to_the_next_in_line() -> None:
@@ -135,7 +136,8 @@ def test_builtin_urls() -> None:
     assert parse_any_meeting_url("janus+ws://127.0.0.1/?room=3").room == 3
     assert BuiltinMeetingUrl("a").redacted() == "builtin:a"
     for bad in ("builtin:", "builtin:a/b", "builtin:-x", "builtin:" + "x" * 65, "http://x/rooms/a"):
-        assert not is_valid_builtin_url(bad)
+        with pytest.raises(ValueError, match="Received"):
+            validate_meeting_url(bad)
         with pytest.raises(ValueError, match="Received"):
             parse_builtin_url(bad)
 
