@@ -152,6 +152,11 @@ class MeetingSession:
         self.commands = ChatCommands(self)
         self._events_task: asyncio.Task[None] | None = None
 
+    @property
+    def num_followed(self) -> int:
+        """Students whose video is being analysed now (for ``/metrics``)."""
+        return sum(1 for s in self._students.values() if s.analysis is not None and not s.opted_out)
+
     # -- lifecycle -------------------------------------------------------------------------
 
     async def run(self) -> None:

@@ -106,3 +106,21 @@ def test_empty_results_and_non_results(filled: Storage) -> None:
     assert out.getvalue().strip() == ""
     with pytest.raises(ValueError, match="Expected query results"):
         to_records([{"not": "a dataclass"}])
+
+
+def test_csv_cells_that_look_like_formulas_stay_text() -> None:
+    import dataclasses
+    import io
+
+    from storage.export import write_csv
+
+    @dataclasses.dataclass(frozen=True)
+    class Row:
+        display_name: str
+        n: int
+        ok: str
+
+    out = io.StringIO()
+    write_csv([Row('=HYPERLINK("http://x")', -1, "Ana")], out)
+    lines = out.getvalue().splitlines()
+    assert lines[1].startswith("\"'=HYPERLINK(") and lines[1].endswith(",-1,Ana")
