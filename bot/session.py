@@ -275,7 +275,7 @@ class MeetingSession:
         student.participant = None
         await self._stop_analysis(student)
         student.source = None
-        self._drop_persons(student.name)
+        self._drop_persons(student.name, forget_alerts=False)
         now = time.time()
         self.writer.submit(LeftRow(self.meeting_id, student.name, now))
         self._publish({"type": "left", "student": student.name, "t": now})
@@ -302,12 +302,20 @@ class MeetingSession:
             await student.analysis.aclose()
             student.analysis = None
 
-    def _drop_persons(self, owner: str) -> None:
+    def _drop_persons(self, owner: str, *, forget_alerts: bool) -> None:
+        """Ends the analysis state of ``owner``'s persons. Only an opt-out forgets their alert
+        history: a student who drops out and rejoins (a network blip, Janus restarting) keeps
+        their cooldowns, or the teacher would hear the same alert again after every blip; their
+        state just ends, so nothing is announced about them while they are away."""
+        now = time.time()
         for label in [label for label, person in self._persons.items() if person.owner == owner]:
             del self._persons[label]
             self.scoring.forget(self.meeting_id, label)
             self._tracker.forget(label)
-            self._alerts.forget(label)
+            if forget_alerts:
+                self._alerts.forget(label)
+            else:
+                self._alerts.update(label, EngagementState.NO_FACE, now)
 
     def _on_crop(self, owner: str, label: str, crop: FaceCrop) -> None:
         person = self._persons.setdefault(label, _Person(owner))
@@ -465,7 +473,7 @@ class MeetingSession:
         student = self._students.setdefault(name, _Student(name))
         student.opted_out = True
         await self._stop_analysis(student)
-        self._drop_persons(name)
+        self._drop_persons(name, forget_alerts=True)
         now = time.time()
         self.writer.submit(ConsentRecorded(self.meeting_id, now, ConsentKind.OPT_OUT, name))
         self._publish({"type": "opt_out", "student": name, "t": now})

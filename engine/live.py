@@ -1,8 +1,9 @@
 """Live analysis core: frames of many video sources in, state changes out (bot and benchmark).
 
-Synchronous on purpose (style: pure core, thin async shell): the bot calls ``push_frame`` from a
-worker thread per source (OpenCV and PyAV release the GIL) and ``poll`` from its event loop,
-e.g. after each batch of ``client.results()``. Never imports TensorFlow.
+Synchronous on purpose (style: pure core, thin async shell). The bot calls ``push_frame`` off
+the event loop (``loop.run_in_executor``; OpenCV releases the GIL), at most one call per source
+at a time, and ``poll`` from the event loop every ~0.2 s: ``poll`` drains the client's scores
+itself, so do not also iterate ``client.results()``. Never imports TensorFlow.
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ from engine.types import FACE_SIZE, Box
 
 @lru_cache(maxsize=1)
 def _frontal_face_cascade() -> cv2.CascadeClassifier:
-    path = Path(cv2.data.haarcascades)  # type: ignore[attr-defined] / "haarcascade_frontalface_default.xml"
+    folder = cv2.data.haarcascades  # type: ignore[attr-defined]
+    path = Path(folder) / "haarcascade_frontalface_default.xml"
     cascade = cv2.CascadeClassifier(str(path))
     if cascade.empty():
         raise RuntimeError(f"Expected a Haar cascade at {path}. Received: an empty classifier")

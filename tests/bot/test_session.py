@@ -168,3 +168,16 @@ async def test_rejoin_is_the_same_student_and_bot_leaves_when_alone(
     summary = c.storage.meeting_summary(c.session.meeting_id)
     assert [s.display_name for s in summary.students] == ["Ana"]
     assert summary.meeting.ended_at is not None
+
+
+async def test_rejoining_keeps_the_alert_cooldown(classroom: Class, face: np.ndarray) -> None:
+    c = classroom
+    c.connector.arrive("Ms Tanaka", video=False)
+    ana = c.connector.arrive("Ana", face)
+    await wait_for(lambda: c.connector.whispers_to("Ms Tanaka"))
+    c.connector.depart(ana)  # a network blip: Ana leaves and comes back, still confused
+    await asyncio.sleep(0.3)
+    c.connector.arrive("Ana", face)
+    await wait_for(lambda: c.session._persons.get("Ana") and c.session._persons["Ana"].reported)
+    await asyncio.sleep(3.0)  # longer than sustained_s=2: only the 60 s cooldown keeps it quiet
+    assert len(c.connector.whispers_to("Ms Tanaka")) == 1
