@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import aiortc  # noqa: F401  - must load before TensorFlow: TF first segfaults beside pylibsrtp
 import pytest
 
 from engine.settings_paths import datasets_dir as _datasets_dir
