@@ -7,6 +7,9 @@ from enum import StrEnum
 
 from engine.types import EngagementState
 
+#: Slack for the jitter of the session's 1 s tick when comparing durations.
+TICK_TOLERANCE_S = 0.1
+
 
 class AlertKind(StrEnum):
     CONFUSED = "confused"
@@ -101,7 +104,9 @@ class AlertPolicy:
                 continue
             held = t - record.since
             last = record.last_alert.get(kind)
-            if held >= settings.sustained_s and (last is None or t - last >= settings.cooldown_s):
+            # The clock ticks with a few ms of jitter: 7.998 s of a state held "for 8 s" counts.
+            due = held >= settings.sustained_s - TICK_TOLERANCE_S
+            if due and (last is None or t - last >= settings.cooldown_s - TICK_TOLERANCE_S):
                 record.last_alert[kind] = t
                 alerts.append(
                     Alert(kind, name, f"{name} has looked {kind.value} for {_seconds(held)}", t)

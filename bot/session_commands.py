@@ -52,6 +52,8 @@ class ChatCommands:
         elif command is Command.LEAVE:
             await session.say("classpulse is leaving the class. Goodbye!")
             await session.stop("the teacher said !leave")
+        elif command in (Command.OPTOUT, Command.OPTIN) and parsed.from_teacher:
+            return  # the teacher is never analysed: nothing to opt out of
         elif command is Command.OPTOUT:
             await session.opt_out(sender.display_name)
             await session.say(OPTED_OUT, to=sender)

@@ -10,11 +10,11 @@ file order as the chapters of one lesson: join, alert, commands, storage, opt-ou
 The clips are made here from JAFFE images that the shipped model reads as their mood (scored on
 the pipeline's own crops of the rendered frames): the alert and timeline assertions test the
 bot, not the model's accuracy on posed faces (``classpulse evaluate`` reports that). With the
-provisional weights of 2026-11-25, JAFFE's angry faces read as interested for every subject and
-most sad faces as interested or confused, so Kana shows fear only (KA.FE1/3/4, p(confused)
-0.45–0.57; FE2 reads bored), Miki smiles (KM.HA1–4, p(interested) ≥ 0.98), Rei is sad (YM.SA1–3,
-p(bored) ≥ 0.75; KR's sad faces read confused) and Dana's browser shows NA happy and neutral
-(p(interested) ≥ 0.74). Four different women.
+shipped weights (trained 2026-11-25) none of JAFFE's 30 angry faces reads as confused (7 of 32
+fearful ones do) and 22 of 31 sad faces read as interested or confused. So Kana shows fear
+only (KA.FE1/3/4, p(confused) 0.45–0.57; FE2 reads bored), Miki smiles (KM.HA1–4,
+p(interested) ≥ 0.97), Rei is sad (YM.SA1–3, p(bored) ≥ 0.74; KR's sad faces read confused)
+and Dana's browser shows NA happy and neutral (p(interested) ≥ 0.84). Four different women.
 """
 
 from __future__ import annotations
