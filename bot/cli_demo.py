@@ -130,7 +130,7 @@ async def demo(settings: Settings, args: argparse.Namespace, faces: Path | None)
                 "title": "classpulse demo",
             },
         )
-        bot_id = bot.id
+        bot_id = bot.bot_id
         if not args.no_console_teacher:
             teacher = SimulatedParticipant(
                 base_url, ROOM, TEACHER, teacher_token=room.teacher_token, receive_tiles=False

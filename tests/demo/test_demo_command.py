@@ -1,0 +1,72 @@
+"""The README's main job: ``classpulse demo`` end to end, as a subprocess, stopped with SIGINT."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from storage import Storage
+
+#: Join, model start (~10 s), 20 s of neutral faces, then confusion held for --alert-after (8 s)
+#: plus smoothing: an alert is due about 40 s after start; the bound leaves room for a busy CI box.
+ALERT_BOUND_S = 150.0
+
+
+def test_demo_shows_alerts_and_prints_the_summary(tmp_path: Path, jaffe_dir: Path) -> None:
+    env = {**os.environ, "CLASSPULSE_DATASETS": str(jaffe_dir.parent), "PYTHONUNBUFFERED": "1"}
+    command = [
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "demo",
+        "--port",
+        "0",
+        "--data-dir",
+        str(tmp_path),
+        "--alert-after",
+        "8",
+        "--faces",
+        str(jaffe_dir),
+    ]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")))  # type: ignore[union-attr]
+    reader.start()
+    try:
+        deadline = time.monotonic() + ALERT_BOUND_S
+        while not any("[to the teacher]" in line for line in lines):
+            assert process.poll() is None, "".join(lines)[-3000:]
+            assert time.monotonic() < deadline, "no alert in time:\n" + "".join(lines)[-3000:]
+            time.sleep(0.5)
+        assert any("teacher view:  http://127.0.0.1:" in line for line in lines)
+        assert any("dashboard:     http://127.0.0.1:" in line for line in lines)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0, "".join(lines)[-3000:]
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        reader.join(timeout=10)
+    output = "".join(lines)
+    assert "Traceback" not in output, output[-3000:]
+    summary_lines = [line for line in lines if line.startswith("class summary (")]
+    assert summary_lines, output[-3000:]
+    meeting_id = summary_lines[0].split("(")[1].split(")")[0]
+    with Storage.open(f"sqlite:///{tmp_path / 'demo.db'}") as storage:
+        summary = storage.meeting_summary(meeting_id)
+        alerts = storage.alerts(meeting_id)
+    assert summary.meeting.ended_at is not None  # shut down cleanly: the meeting is closed
+    assert len(summary.students) == 3 and all(s.num_samples > 5 for s in summary.students)
+    assert any(a.kind == "confused" and a.delivered for a in alerts)
