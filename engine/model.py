@@ -18,6 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 
 from engine.preprocess import check_faces, preprocess_faces  # noqa: E402
@@ -89,6 +90,10 @@ class EmotionModel:
         self.head: keras.Model = network.get_layer("sequence_head")
         self.sequence_length = sequence_length
         self.embedding_dim = int(self.encoder.output.shape[-1])
+        # Graph functions: an eager LSTM call runs op by op (~40 ms even for one face); traced
+        # once with a flexible batch dimension it costs a few ms.
+        self._encode = tf.function(lambda x: self.encoder(x, training=False), reduce_retracing=True)
+        self._classify = tf.function(lambda x: self.head(x, training=False), reduce_retracing=True)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> EmotionModel:
@@ -116,7 +121,7 @@ class EmotionModel:
         check_faces(faces, ndim=3)
         out = np.empty((len(faces), self.embedding_dim), np.float32)
         for part in _chunks(len(faces)):
-            out[part] = np.asarray(self.encoder(preprocess_faces(faces[part]), training=False))
+            out[part] = np.asarray(self._encode(preprocess_faces(faces[part])))
         return out
 
     def predict_embeddings(self, embeddings: np.ndarray) -> np.ndarray:
@@ -129,7 +134,7 @@ class EmotionModel:
         out = np.empty((len(embeddings), len(self.classes)), np.float32)
         x = embeddings.astype(np.float32, copy=False)
         for part in _chunks(len(embeddings)):
-            out[part] = np.asarray(self.head(x[part], training=False))
+            out[part] = np.asarray(self._classify(x[part]))
         return out
 
     def predict_sequences(self, sequences: np.ndarray) -> np.ndarray:
