@@ -47,7 +47,9 @@ def evaluate(model: EmotionModel, dataset: FaceDataset, mapping: dict[str, str])
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    """A file-name part for a dataset's figures. "fer2013" is shortened to "fer" so that plots
+    are never mistaken for copies of the dataset (whose files must not enter the repository)."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower().replace("fer2013", "fer")).strip("-")
 
 
 def markdown_table(evaluation: Evaluation) -> str:

@@ -112,7 +112,7 @@ async def test_history_pages_draw_the_seeded_meeting(
     settings.model_report_dir.mkdir(parents=True)
     plot = np.full((120, 200, 3), 255, np.uint8)
     cv2.rectangle(plot, (20, 20), (180, 100), (200, 80, 30), -1)
-    cv2.imwrite(str(settings.model_report_dir / "confusion_fer2013.png"), plot)
+    cv2.imwrite(str(settings.model_report_dir / "confusion_fer.png"), plot)
     (settings.model_report_dir / "report.md").write_text("# classpulse model evaluation\n")
     about = await open_page(browser, server, "/about")
     await about.wait_for("(document.querySelector('.plots img') || {}).naturalWidth === 200")
