@@ -77,7 +77,8 @@ def write_report(
 ) -> Path:
     """Markdown report with confusion matrices, per-class bars and, given a run, training curves."""
     output_dir.mkdir(parents=True, exist_ok=True)
-    parts = [f"# classpulse model evaluation\n\nModel: `{model_path}`\n"]
+    shown = model_path.name if model_path.is_absolute() else model_path  # no machine paths
+    parts = [f"# classpulse model evaluation\n\nModel: `{shown}`\n"]
     for evaluation in evaluations:
         slug = _slug(evaluation.dataset)
         confusion = plot_confusion(
