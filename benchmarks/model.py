@@ -40,17 +40,25 @@ def main() -> None:
         model.predict_faces(faces)  # warm-up: traces the graph
         timings = time_calls(lambda f=faces: model.predict_faces(f), args.repeats)
         median = statistics.median(timings)
-        print(f"predict_faces batch {batch:3d}: {median * 1e3:7.2f} ms per call, "
-              f"{median * 1e3 / batch:6.3f} ms per face, {batch / median:8.0f} faces/s")
+        print(
+            f"predict_faces batch {batch:3d}: {median * 1e3:7.2f} ms per call, "
+            f"{median * 1e3 / batch:6.3f} ms per face, {batch / median:8.0f} faces/s"
+        )
     for batch in (1, 32):
         faces = rng.integers(0, 256, (batch, 48, 48), dtype=np.uint8)
         model.embed_faces(faces)
         embed = statistics.median(time_calls(lambda f=faces: model.embed_faces(f), args.repeats))
-        window = rng.normal(size=(batch, model.sequence_length, model.embedding_dim)).astype(np.float32)
+        window = rng.normal(size=(batch, model.sequence_length, model.embedding_dim)).astype(
+            np.float32
+        )
         model.predict_embeddings(window)
-        head = statistics.median(time_calls(lambda w=window: model.predict_embeddings(w), args.repeats))
-        print(f"live path batch {batch:3d}: embed {embed * 1e3:6.2f} ms + LSTM over T="
-              f"{model.sequence_length} {head * 1e3:6.2f} ms per call")
+        head = statistics.median(
+            time_calls(lambda w=window: model.predict_embeddings(w), args.repeats)
+        )
+        print(
+            f"live path batch {batch:3d}: embed {embed * 1e3:6.2f} ms + LSTM over T="
+            f"{model.sequence_length} {head * 1e3:6.2f} ms per call"
+        )
 
     stills = build_still_classifier(8)
     stills.compile(optimizer="adam", loss="categorical_crossentropy")
@@ -59,7 +67,9 @@ def main() -> None:
     stills.fit(x[:128], y[:128], batch_size=64, epochs=1, verbose=0)
     started = time.perf_counter()
     stills.fit(x, y, batch_size=64, epochs=1, verbose=0)
-    print(f"training stage 1 (CNN on stills, augmented): {len(x) / (time.perf_counter() - started):6.0f} samples/s")
+    print(
+        f"training stage 1 (CNN on stills, augmented): {len(x) / (time.perf_counter() - started):6.0f} samples/s"
+    )
 
     head_model = EmotionModel(build_cnn_lstm()).head
     head_model.compile(optimizer="adam", loss="categorical_crossentropy")

@@ -152,7 +152,7 @@ def _student_kind(state: EngagementState | None, alert_bored: bool) -> AlertKind
 
 def _seconds(duration: float) -> str:
     """25 → "25 s", 95 → "1 min 35 s": short enough for a chat line."""
-    whole = int(round(duration))
+    whole = round(duration)
     if whole < 60:
         return f"{whole} s"
     minutes, seconds = divmod(whole, 60)

@@ -123,12 +123,20 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 def _subcommands() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Every subcommand's ``add`` function; modules are imported here, none loads TensorFlow."""
     from bot.cli_demo import add_demo
-    from engine.analyze import add_subcommand as add_analyze
     from bot.cli_join import add_join
     from bot.cli_serve import SERVE_SUBCOMMANDS
     from bot.cli_teacher import TEACHER_SUBCOMMANDS
+    from engine.analyze import add_subcommand as add_analyze
 
-    return [add_demo, add_join, *SERVE_SUBCOMMANDS, add_analyze, _add_train, _add_evaluate, *TEACHER_SUBCOMMANDS]
+    return [
+        add_demo,
+        add_join,
+        *SERVE_SUBCOMMANDS,
+        add_analyze,
+        _add_train,
+        _add_evaluate,
+        *TEACHER_SUBCOMMANDS,
+    ]
 
 
 def build_parser() -> argparse.ArgumentParser:

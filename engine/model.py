@@ -16,13 +16,13 @@ from typing import Any
 # TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) is noise in a CLI; keep warnings.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from keras import layers  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
 
-from engine.preprocess import check_faces, preprocess_faces  # noqa: E402
-from engine.types import CLASSES, FACE_SIZE  # noqa: E402
+from engine.preprocess import check_faces, preprocess_faces
+from engine.types import CLASSES, FACE_SIZE
 
 #: Frames per sequence the head was trained on: 2 s at the default analysis rate of 5 fps.
 SEQUENCE_LENGTH = 10

@@ -63,10 +63,10 @@ def crop_face(gray: np.ndarray, box: Box, margin: float = DEFAULT_MARGIN) -> np.
     side = max(box.width, box.height) * (1.0 + 2.0 * margin)
     cx = box.x + box.width / 2.0
     cy = box.y + box.height / 2.0
-    x0 = int(round(max(0.0, cx - side / 2.0)))
-    y0 = int(round(max(0.0, cy - side / 2.0)))
-    x1 = int(round(min(float(width), cx + side / 2.0)))
-    y1 = int(round(min(float(height), cy + side / 2.0)))
+    x0 = round(max(0.0, cx - side / 2.0))
+    y0 = round(max(0.0, cy - side / 2.0))
+    x1 = round(min(float(width), cx + side / 2.0))
+    y1 = round(min(float(height), cy + side / 2.0))
     if x1 - x0 < 2 or y1 - y0 < 2:
         raise ValueError(f"Expected a box inside the {width}×{height} frame. Received: {box}")
     patch = gray[y0:y1, x0:x1]

@@ -36,8 +36,14 @@ def test_import_arrows_point_one_way() -> None:
                 top = name.split(".")[0]
                 if top in PACKAGES and top not in ALLOWED[package]:
                     wrong.append(f"{path.relative_to(ROOT)} imports {name}")
-                if package == "storage" and top == "engine" and name not in ("engine", "engine.types"):
-                    wrong.append(f"{path.relative_to(ROOT)} imports {name} (storage may use engine.types only)")
+                if (
+                    package == "storage"
+                    and top == "engine"
+                    and name not in ("engine", "engine.types")
+                ):
+                    wrong.append(
+                        f"{path.relative_to(ROOT)} imports {name} (storage may use engine.types only)"
+                    )
     assert not wrong, "\n".join(wrong)
 
 
@@ -53,7 +59,9 @@ def test_bot_never_imports_tensorflow_directly() -> None:
         f"{path.relative_to(ROOT)}: {name} at module level"
         for path in (ROOT / "bot").rglob("*.py")
         for name in imported_modules(path, module_level_only=True)
-        if name.startswith(("engine.model", "engine.training", "engine.evaluation", "engine.inference_server"))
+        if name.startswith(
+            ("engine.model", "engine.training", "engine.evaluation", "engine.inference_server")
+        )
     ]
     assert not offenders, "\n".join(offenders)
 
@@ -61,7 +69,9 @@ def test_bot_never_imports_tensorflow_directly() -> None:
 def test_importing_the_media_side_loads_no_tensorflow() -> None:
     modules = ["engine", "engine.types", "engine.preprocess", "engine.datasets", "bot", "storage"]
     modules += [
-        f"bot.{p.stem}" for p in (ROOT / "bot").glob("*.py") if p.stem not in ("__init__", "__main__")
+        f"bot.{p.stem}"
+        for p in (ROOT / "bot").glob("*.py")
+        if p.stem not in ("__init__", "__main__")
     ]
     code = "import sys\n" + "".join(f"import {m}\n" for m in modules)
     code += "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, sorted(sys.modules)\n"

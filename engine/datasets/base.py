@@ -29,8 +29,7 @@ ALIASES: dict[str, str] = {
     "happiness": "happy",
     "sadness": "sad",
     "anger": "angry",
-    # CK+ folder names
-    "anger": "angry",
+    # CK+ folder names ("anger" is above)
     "fearful": "fear",
     "surprised": "surprise",
     # JAFFE file-name codes
@@ -150,7 +149,7 @@ def split_by_subject(
     unique = np.array(sorted(set(groups)), dtype=object)
     rng = np.random.default_rng(seed)
     rng.shuffle(unique)
-    num_test = max(1, int(round(len(unique) * test_fraction)))
+    num_test = max(1, round(len(unique) * test_fraction))
     test_groups = set(unique[:num_test])
     is_test = np.array([g in test_groups for g in groups])
     return dataset.subset(~is_test), dataset.subset(is_test)

@@ -31,7 +31,7 @@ FERPLUS_COLUMNS = {
 def _open_text(path: Path) -> io.TextIOBase:
     if path.suffix == ".gz":
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")  # noqa: SIM115 - closed by the caller's `with`
+    return open(path, encoding="utf-8", newline="")
 
 
 def read_fer2013(csv_path: str | Path, ferplus_path: str | Path | None = None) -> FaceDataset:

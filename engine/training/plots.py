@@ -8,10 +8,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from engine.training.metrics import ClassificationReport  # noqa: E402
+from engine.training.metrics import ClassificationReport
 
 
 def read_history(path: Path) -> dict[str, list[float]]:

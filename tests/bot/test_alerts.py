@@ -53,7 +53,9 @@ def test_bored_alerts_can_be_switched_off() -> None:
 
 
 def test_class_wide_alert_needs_share_and_count() -> None:
-    settings = AlertSettings(sustained_s=1000, class_share=0.4, class_min_students=3, class_sustained_s=5)
+    settings = AlertSettings(
+        sustained_s=1000, class_share=0.4, class_min_students=3, class_sustained_s=5
+    )
     policy = AlertPolicy(settings)
     for name in ("A", "B", "C", "D", "E", "F", "G", "H"):
         policy.update(name, S.INTERESTED, 0.0)
@@ -77,9 +79,9 @@ def test_forgotten_student_never_alerts() -> None:
 
 
 def test_bad_settings_are_refused() -> None:
-    with pytest.raises(ValueError, match="class_share.*Received: 0.0"):
+    with pytest.raises(ValueError, match=r"class_share.*Received: 0.0"):
         AlertSettings(class_share=0.0)
-    with pytest.raises(ValueError, match="non-negative.*sustained_s=-1"):
+    with pytest.raises(ValueError, match=r"non-negative.*sustained_s=-1"):
         AlertSettings(sustained_s=-1)
 
 
@@ -94,11 +96,15 @@ def test_bad_settings_are_refused() -> None:
         ("!optin", False, Command.OPTIN, True),
     ],
 )
-def test_commands_and_who_may_use_them(text: str, teacher: bool, command: Command, allowed: bool) -> None:
+def test_commands_and_who_may_use_them(
+    text: str, teacher: bool, command: Command, allowed: bool
+) -> None:
     parsed = parse_command(text, from_teacher=teacher)
     assert parsed is not None and parsed.command == command and parsed.allowed == allowed
 
 
-@pytest.mark.parametrize("text", ["hello", "!", "!dance", "! status", "!" + "x" * 500, "", "status!"])
+@pytest.mark.parametrize(
+    "text", ["hello", "!", "!dance", "! status", "!" + "x" * 500, "", "status!"]
+)
 def test_ordinary_chat_is_not_a_command(text: str) -> None:
     assert parse_command(text, from_teacher=True) is None

@@ -37,7 +37,9 @@ class Class:
 
 @pytest.fixture
 def face(jaffe_dir: Path) -> np.ndarray:
-    image = cv2.imread(str(next(iter(sorted(jaffe_dir.glob("KA.NE1*.tiff"))))), cv2.IMREAD_GRAYSCALE)
+    image = cv2.imread(
+        str(next(iter(sorted(jaffe_dir.glob("KA.NE1*.tiff"))))), cv2.IMREAD_GRAYSCALE
+    )
     assert image is not None
     return image
 
@@ -49,7 +51,10 @@ async def classroom(tmp_path: Path) -> AsyncIterator[Class]:
     connector = FakeConnector()
     scoring = FakeScoringHub(lambda label: VERDICTS.get(label.split(" (")[0], (0.9, 0.05, 0.05)))
     settings = SessionSettings(
-        teacher="Ms Tanaka", room="test", sample_period_s=0.25, empty_grace_s=1.5,
+        teacher="Ms Tanaka",
+        room="test",
+        sample_period_s=0.25,
+        empty_grace_s=1.5,
         alerts=AlertSettings(sustained_s=2.0, cooldown_s=60.0, class_min_students=5),
     )
     with ThreadPoolExecutor(2) as executor:
@@ -145,7 +150,9 @@ async def test_opt_out_stops_analysis_and_deletes_rows(classroom: Class, face: n
     c.session.writer.flush(5)
     summary = c.storage.meeting_summary(c.session.meeting_id)
     students = {s.display_name: s for s in summary.students}
-    assert students.get("Ana") is None or (students["Ana"].num_samples == 0 and students["Ana"].opted_out)
+    assert students.get("Ana") is None or (
+        students["Ana"].num_samples == 0 and students["Ana"].opted_out
+    )
     assert students["Ben"].num_samples > 0
     c.connector.say(ana, "!optin")
     await wait_for(lambda: c.scoring.submitted.count("Ana") > submitted)

@@ -31,7 +31,7 @@ def test_architecture_follows_the_paper(random_model: EmotionModel) -> None:
     head = random_model.head
     lstms = [layer for layer in head.layers if layer.__class__.__name__ == "LSTM"]
     dropouts = [layer for layer in head.layers if layer.__class__.__name__ == "Dropout"]
-    assert [l.units for l in lstms] == [128, 128] and [d.rate for d in dropouts] == [0.5, 0.5]
+    assert [lstm.units for lstm in lstms] == [128, 128] and [d.rate for d in dropouts] == [0.5, 0.5]
     assert network.output.shape[-1] == 3
     assert random_model.classes == ("interested", "bored", "confused")
 
@@ -86,7 +86,7 @@ def test_save_and_load_round_trip(random_model: EmotionModel, tmp_path: Path) ->
     np.testing.assert_allclose(
         loaded.predict_faces(faces), random_model.predict_faces(faces), atol=1e-6
     )
-    with pytest.raises(FileNotFoundError, match="Received: .*missing.keras"):
+    with pytest.raises(FileNotFoundError, match=r"Received: .*missing.keras"):
         EmotionModel.load(tmp_path / "missing.keras")
 
 
