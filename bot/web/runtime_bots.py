@@ -14,7 +14,7 @@ from bot.web.metrics import Metrics
 from storage import Storage
 
 if TYPE_CHECKING:
-    from bot.runtime import BotHandle, BotRuntime
+    from bot.runtime import BotHandle, BotRuntime, ConnectorFactory
 
 
 class RuntimeBotManager:
@@ -54,7 +54,7 @@ async def runtime_bot_manager(
         janus_connector,
     )
 
-    factories = [janus_connector]
+    factories: list[ConnectorFactory] = [janus_connector]
     if rooms is not None:
         from bot.room.connector import builtin_connector_factory
 

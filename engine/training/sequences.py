@@ -30,7 +30,7 @@ def jitter_faces(faces: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     for index, face in enumerate(faces):
         angle = rng.uniform(-8, 8)
         scale = rng.uniform(0.92, 1.08)
-        matrix = cv2.getRotationMatrix2D((23.5, 23.5), angle, scale)
+        matrix = np.asarray(cv2.getRotationMatrix2D((23.5, 23.5), angle, scale), np.float64)
         matrix[:, 2] += rng.uniform(-3, 3, size=2)
         moved = cv2.warpAffine(face, matrix, (48, 48), borderMode=cv2.BORDER_REPLICATE)
         if rng.random() < 0.5:
