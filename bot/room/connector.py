@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiortc.mediastreams import MediaStreamTrack
 
+from bot.meetings.events import EventStream
 from bot.meetings.frames import FrameSource
 from bot.meetings.protocol import (
     ChatReceived,
@@ -51,10 +52,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_DISPLAY_NAME = "classpulse bot"
 
 
-class _End:
-    """Marks the end of the event stream."""
-
-
 class BuiltinRoomConnector:
     """The bot's seat in a built-in room. See ``bot.meetings.protocol`` for the contract.
 
@@ -73,24 +70,20 @@ class BuiltinRoomConnector:
         self.rooms = rooms
         self.room_name = room
         self.display_name = normalize_display_name(display_name, fallback=DEFAULT_DISPLAY_NAME)
-        self.max_pending_chat = max_pending_chat
-        self.num_dropped_chat = 0
+        self._stream = EventStream(max_pending_chat)
         self._room: Room | None = None
         self._me: MemberInfo | None = None
-        self._queue: asyncio.Queue[MeetingEvent | _End] = asyncio.Queue()
-        self._num_pending_chat = 0
         self._people: dict[str, Participant] = {}
         self._roles: dict[str, str] = {}
         #: Per member with a live camera: the frame source handed out, and the relay view it reads.
         self._sources: dict[str, tuple[FrameSource, MediaStreamTrack]] = {}
         self._closing: set[asyncio.Task[None]] = set()
-        self._ended = False
         self._joined = False
 
     # -- MeetingConnector ----------------------------------------------------------------------
 
     async def join(self) -> None:
-        if self._joined or self._ended:
+        if self._joined or self._stream.ended:
             raise MeetingError(
                 "Expected join() once on a fresh connector. Received: a second join()"
             )
@@ -127,8 +120,12 @@ class BuiltinRoomConnector:
                 await task
         self._end()
 
+    @property
+    def num_dropped_chat(self) -> int:
+        return self._stream.num_dropped_chat
+
     def events(self) -> AsyncIterator[MeetingEvent]:
-        return self._events()
+        return self._stream.__aiter__()
 
     async def send_chat(self, text: str, to: Participant | None = None) -> None:
         check_chat_text(text)
@@ -157,7 +154,7 @@ class BuiltinRoomConnector:
     # -- room events → meeting events -----------------------------------------------------------
 
     def _on_room_event(self, event: RoomEvent) -> None:
-        if self._ended:
+        if self._stream.ended:
             return
         if isinstance(event, MemberJoined):
             if event.member.role != "bot":
@@ -223,28 +220,10 @@ class BuiltinRoomConnector:
     # -- the event stream -------------------------------------------------------------------------
 
     def _put(self, event: MeetingEvent) -> None:
-        if self._ended:
-            return
-        if isinstance(event, ChatReceived):
-            if self._num_pending_chat >= self.max_pending_chat:
-                self.num_dropped_chat += 1
-                return
-            self._num_pending_chat += 1
-        self._queue.put_nowait(event)
+        self._stream.put(event)
 
     def _end(self) -> None:
-        if not self._ended:
-            self._ended = True
-            self._queue.put_nowait(_End())
-
-    async def _events(self) -> AsyncIterator[MeetingEvent]:
-        while True:
-            event = await self._queue.get()
-            if isinstance(event, _End):
-                return
-            if isinstance(event, ChatReceived):
-                self._num_pending_chat -= 1
-            yield event
+        self._stream.end()
 
 
 def builtin_connector_factory(

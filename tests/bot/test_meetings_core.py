@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from aiortc.rtcrtpreceiver import RemoteStreamTrack
 
+from bot.meetings.events import EventStream
 from bot.meetings.frames import FrameSource, FrameSourceClosedError
-from bot.meetings.janus import Backoff, _EventStream
+from bot.meetings.janus import Backoff
 from bot.meetings.janus_videoroom import PublishedVideo, parse_publisher, parse_subscription
 from bot.meetings.protocol import (
     MAX_CHAT_CHARS,
@@ -88,7 +89,7 @@ def test_roster_names_the_nameless() -> None:
 
 
 async def test_event_stream_drops_chat_in_a_flood_but_never_membership() -> None:
-    stream = _EventStream(max_pending_chat=3)
+    stream = EventStream(max_pending_chat=3)
     who = Participant("p1", "Ana")
     for n in range(5):
         stream.put(ChatReceived(who, f"m{n}", False, 0.0))
