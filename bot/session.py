@@ -10,14 +10,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass
 
-import numpy as np
-
-from bot.alerts import Alert, AlertPolicy, AlertSettings
+from bot.alerts import Alert, AlertPolicy
 from bot.analysis import ParticipantAnalysis
 from bot.live import LiveFeed
 from bot.meetings.frames import FrameSource
@@ -37,8 +33,9 @@ from bot.meetings.protocol import (
     normalize_display_name,
 )
 from bot.session_commands import ChatCommands
+from bot.session_settings import NOTICE, ScoringHubLike, SessionSettings
 from engine.faces import FaceDetector
-from engine.states import StateSettings, StateTracker
+from engine.states import StateTracker
 from engine.types import EngagementState, FaceCrop, PersonAbsent, Scores
 from storage import (
     AlertRaised,
@@ -55,46 +52,6 @@ from storage import ParticipantJoined as JoinedRow
 from storage import ParticipantLeft as LeftRow
 
 logger = logging.getLogger(__name__)
-
-
-class ScoringHubLike(Protocol):
-    """What the session needs of ``bot.scoring.ScoringHub`` (tests pass a fake of this shape)."""
-
-    def register(self, key: str, handler: Callable[[str, Scores], None]) -> None: ...
-    def unregister(self, key: str) -> None: ...
-    def submit(self, key: str, label: str, t: float, crop: np.ndarray) -> None: ...
-    def forget(self, key: str, label: str) -> None: ...
-
-
-NOTICE = (
-    "Hello, I am classpulse, the teacher's engagement assistant. I estimate from camera images "
-    "whether the class looks interested, bored or confused, and tell only the teacher. No video "
-    "or image is stored, only these estimates. Type !optout to stop being analysed (your data "
-    "from this class is deleted at once); !optin to join again."
-)
-
-
-@dataclass(frozen=True)
-class SessionSettings:
-    """What one bot does in one meeting; every threshold lives here or in the nested settings.
-
-    ``face_timeout_s=2``: no crop for 2 s (10 analysed frames) reads as ``no_face`` on the
-    timeline, before the tracker formally loses the face. ``empty_grace_s=30``: the bot leaves
-    after being alone for 30 s, long enough to survive everyone's network hiccup.
-    """
-
-    teacher: str
-    bot_name: str = "classpulse bot"
-    platform: str = "janus"
-    room: str = ""
-    title: str | None = None
-    analysis_fps: float = 5.0
-    sample_period_s: float = 1.0
-    face_timeout_s: float = 2.0
-    empty_grace_s: float = 30.0
-    chat_timeout_s: float = 5.0
-    alerts: AlertSettings = field(default_factory=AlertSettings)
-    states: StateSettings = field(default_factory=StateSettings)
 
 
 @dataclass

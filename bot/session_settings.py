@@ -1,0 +1,53 @@
+"""What a meeting session is configured with, what it says on joining, and what it needs of scoring."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from bot.alerts import AlertSettings
+from engine.states import StateSettings
+from engine.types import Scores
+
+
+class ScoringHubLike(Protocol):
+    """What the session needs of ``bot.scoring.ScoringHub`` (tests pass a fake of this shape)."""
+
+    def register(self, key: str, handler: Callable[[str, Scores], None]) -> None: ...
+    def unregister(self, key: str) -> None: ...
+    def submit(self, key: str, label: str, t: float, crop: np.ndarray) -> None: ...
+    def forget(self, key: str, label: str) -> None: ...
+
+
+NOTICE = (
+    "Hello, I am classpulse, the teacher's engagement assistant. I estimate from camera images "
+    "whether the class looks interested, bored or confused, and tell only the teacher. No video "
+    "or image is stored, only these estimates. Type !optout to stop being analysed (your data "
+    "from this class is deleted at once); !optin to join again."
+)
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """What one bot does in one meeting; every threshold lives here or in the nested settings.
+
+    ``face_timeout_s=2``: no crop for 2 s (10 analysed frames) reads as ``no_face`` on the
+    timeline, before the tracker formally loses the face. ``empty_grace_s=30``: the bot leaves
+    after being alone for 30 s, long enough to survive everyone's network hiccup.
+    """
+
+    teacher: str
+    bot_name: str = "classpulse bot"
+    platform: str = "janus"
+    room: str = ""
+    title: str | None = None
+    analysis_fps: float = 5.0
+    sample_period_s: float = 1.0
+    face_timeout_s: float = 2.0
+    empty_grace_s: float = 30.0
+    chat_timeout_s: float = 5.0
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    states: StateSettings = field(default_factory=StateSettings)
