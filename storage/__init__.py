@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage import queries, retention
+from storage import lanes, queries, retention
 from storage.db import (
     DATABASE_URL_ENV,
     create_engine_for,
@@ -38,9 +38,11 @@ from storage.export import export_to_path, to_records, write_csv, write_json
 from storage.results import (
     AlertInfo,
     ForgetResult,
+    LaneBucket,
     MeetingInfo,
     MeetingSummary,
     PurgeResult,
+    StudentLane,
     StudentMeeting,
     StudentSummary,
     TimelineBucket,
@@ -69,6 +71,7 @@ __all__ = [
     "ConsentKind",
     "ConsentRecorded",
     "ForgetResult",
+    "LaneBucket",
     "MeetingClosed",
     "MeetingInfo",
     "MeetingOpened",
@@ -80,6 +83,7 @@ __all__ = [
     "Sample",
     "StateChanged",
     "Storage",
+    "StudentLane",
     "StudentMeeting",
     "StudentSummary",
     "TimelineBucket",
@@ -199,6 +203,11 @@ class Storage:
     ) -> list[StudentMeeting]:
         with self._sessions() as session:
             return queries.student_history(session, display_name, since=since, until=until)
+
+    def student_lanes(self, meeting_id: str, bucket_s: float = 10.0) -> list[StudentLane]:
+        """Each participant's own bucketed timeline (the dashboard's heat strips)."""
+        with self._sessions() as session:
+            return lanes.student_lanes(session, meeting_id, bucket_s)
 
     def alerts(self, meeting_id: str) -> list[AlertInfo]:
         with self._sessions() as session:

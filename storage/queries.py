@@ -7,7 +7,6 @@ meeting summary or a student's history costs one index range per participant, no
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -353,96 +352,3 @@ def from_unix(t: float) -> datetime:
 
 def _optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
-
-
-# -- one lane per student (the dashboard's heat strips) ------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class LaneBucket:
-    """One student during ``[start_s, start_s + bucket_s)`` seconds after the meeting started.
-    ``state`` is the most frequent state of the bucket (ties go to the first in
-    ``EngagementState`` order); the shares are fractions of the bucket's samples."""
-
-    start_s: float
-    num_samples: int
-    state: str
-    share_interested: float
-    share_bored: float
-    share_confused: float
-    share_no_face: float
-
-
-@dataclass(frozen=True, slots=True)
-class StudentLane:
-    """A student's timeline in one meeting; buckets without samples are left out."""
-
-    meeting_id: str
-    participant_id: int
-    display_name: str
-    opted_out: bool
-    bucket_s: float
-    buckets: tuple[LaneBucket, ...]
-
-
-def select_lane_counts(
-    meeting_id: str, started_at: float, bucket_s: float
-) -> Select[int, int, str, int]:
-    """(participant id, bucket, state, samples) over a meeting's samples, in lane order."""
-    in_meeting = select(Participant.id).where(Participant.meeting_id == meeting_id)
-    bucket = bucket_index((Sample.t - started_at) / bucket_s).label("bucket")
-    return (
-        select(Sample.participant_id, bucket, Sample.state, func.count().label("num_samples"))
-        .where(Sample.participant_id.in_(in_meeting), Sample.t >= started_at)
-        .group_by(Sample.participant_id, bucket, Sample.state)
-        .order_by(Sample.participant_id, bucket)
-    )
-
-
-def student_lanes(session: Session, meeting_id: str, bucket_s: float = 10.0) -> list[StudentLane]:
-    """Every participant of a meeting (by display name) with their own bucketed timeline."""
-    if isinstance(bucket_s, bool) or not (isinstance(bucket_s, int | float) and bucket_s > 0):
-        raise ValueError(f"Expected bucket_s > 0 seconds. Received: {bucket_s!r}")
-    meeting = get_meeting(session, meeting_id)
-    participants = session.scalars(
-        select(Participant)
-        .where(Participant.meeting_id == meeting_id)
-        .order_by(Participant.display_name)
-    ).all()
-    counts: dict[int, dict[int, dict[str, int]]] = {}
-    query = select_lane_counts(meeting_id, meeting.started_at.timestamp(), float(bucket_s))
-    for participant_id, bucket, state, num in session.execute(query):
-        counts.setdefault(participant_id, {}).setdefault(int(bucket), {})[state] = int(num)
-    lanes = []
-    for p in participants:
-        buckets = []
-        for index, by_state in sorted(counts.get(p.id, {}).items()):
-            total = sum(by_state.values())
-            dominant = _dominant_state(by_state)
-            buckets.append(
-                LaneBucket(
-                    start_s=index * float(bucket_s),
-                    num_samples=total,
-                    state=dominant.value,
-                    share_interested=by_state.get(EngagementState.INTERESTED.value, 0) / total,
-                    share_bored=by_state.get(EngagementState.BORED.value, 0) / total,
-                    share_confused=by_state.get(EngagementState.CONFUSED.value, 0) / total,
-                    share_no_face=by_state.get(EngagementState.NO_FACE.value, 0) / total,
-                )
-            )
-        lanes.append(
-            StudentLane(
-                meeting_id=meeting_id,
-                participant_id=p.id,
-                display_name=p.display_name,
-                opted_out=bool(p.opted_out),
-                bucket_s=float(bucket_s),
-                buckets=tuple(buckets),
-            )
-        )
-    return lanes
-
-
-def _dominant_state(by_state: dict[str, int]) -> EngagementState:
-    """The most frequent state; ties go to the first in ``EngagementState`` order."""
-    return max(_STATES, key=lambda state: (by_state.get(state.value, 0), -_STATES.index(state)))

@@ -122,3 +122,30 @@ class ForgetResult:
     num_state_changes: int
     num_alerts: int
     num_consent_events: int
+
+
+@dataclass(frozen=True, slots=True)
+class LaneBucket:
+    """One student during ``[start_s, start_s + bucket_s)`` seconds after the meeting started.
+    ``state`` is the most frequent state of the bucket (ties go to the first in
+    ``EngagementState`` order); the shares are fractions of the bucket's samples."""
+
+    start_s: float
+    num_samples: int
+    state: str
+    share_interested: float
+    share_bored: float
+    share_confused: float
+    share_no_face: float
+
+
+@dataclass(frozen=True, slots=True)
+class StudentLane:
+    """A student's timeline in one meeting; buckets without samples are left out."""
+
+    meeting_id: str
+    participant_id: int
+    display_name: str
+    opted_out: bool
+    bucket_s: float
+    buckets: tuple[LaneBucket, ...]

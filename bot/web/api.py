@@ -23,8 +23,7 @@ from bot.web.bots import BotsUnavailableError, bot_json, live_meeting_ids
 from bot.web.errors import ApiError, bad_request, not_found
 from bot.web.keys import BOTS, CLOSING, SETTINGS, STORAGE
 from bot.web.params import parse_duration, parse_time
-from storage import UnknownMeetingError, UnknownStudentError, write_csv
-from storage import queries as storage_queries
+from storage import StudentLane, UnknownMeetingError, UnknownStudentError, write_csv
 from storage.export import to_jsonable
 
 logger = logging.getLogger(__name__)
@@ -106,9 +105,8 @@ async def get_student_lanes(request: web.Request) -> web.Response:
     meeting_id = request.match_info["meeting_id"]
     bucket_s = _bucket(request)
 
-    def lanes(storage: Any) -> list[storage_queries.StudentLane]:
-        with storage.session() as session:
-            return storage_queries.student_lanes(session, meeting_id, bucket_s)
+    def lanes(storage: Any) -> list[StudentLane]:
+        return storage.student_lanes(meeting_id, bucket_s)
 
     students = await _in_thread(request, lanes)
     return _answer(

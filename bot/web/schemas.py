@@ -12,8 +12,14 @@ from enum import Enum
 from typing import Any
 
 from bot.web.bots import BotState
-from storage import AlertInfo, MeetingInfo, MeetingSummary, StudentMeeting, TimelineBucket
-from storage.queries import StudentLane
+from storage import (
+    AlertInfo,
+    MeetingInfo,
+    MeetingSummary,
+    StudentLane,
+    StudentMeeting,
+    TimelineBucket,
+)
 
 #: Bounds of the ``bucket`` parameter (seconds).
 MIN_BUCKET_S = 0.5

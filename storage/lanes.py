@@ -1,0 +1,76 @@
+"""One lane per student (the dashboard's heat strips): each student's states in time buckets."""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from engine.types import EngagementState
+from storage.models import Participant, Sample
+from storage.queries import bucket_index, get_meeting
+from storage.results import LaneBucket, StudentLane
+
+_STATES = tuple(EngagementState)
+
+
+def select_lane_counts(
+    meeting_id: str, started_at: float, bucket_s: float
+) -> Select[int, int, str, int]:
+    """(participant id, bucket, state, samples) over a meeting's samples, in lane order."""
+    in_meeting = select(Participant.id).where(Participant.meeting_id == meeting_id)
+    bucket = bucket_index((Sample.t - started_at) / bucket_s).label("bucket")
+    return (
+        select(Sample.participant_id, bucket, Sample.state, func.count().label("num_samples"))
+        .where(Sample.participant_id.in_(in_meeting), Sample.t >= started_at)
+        .group_by(Sample.participant_id, bucket, Sample.state)
+        .order_by(Sample.participant_id, bucket)
+    )
+
+
+def student_lanes(session: Session, meeting_id: str, bucket_s: float = 10.0) -> list[StudentLane]:
+    """Every participant of a meeting (by display name) with their own bucketed timeline."""
+    if isinstance(bucket_s, bool) or not (isinstance(bucket_s, int | float) and bucket_s > 0):
+        raise ValueError(f"Expected bucket_s > 0 seconds. Received: {bucket_s!r}")
+    meeting = get_meeting(session, meeting_id)
+    participants = session.scalars(
+        select(Participant)
+        .where(Participant.meeting_id == meeting_id)
+        .order_by(Participant.display_name)
+    ).all()
+    counts: dict[int, dict[int, dict[str, int]]] = {}
+    query = select_lane_counts(meeting_id, meeting.started_at.timestamp(), float(bucket_s))
+    for participant_id, bucket, state, num in session.execute(query):
+        counts.setdefault(participant_id, {}).setdefault(int(bucket), {})[state] = int(num)
+    lanes = []
+    for p in participants:
+        buckets = []
+        for index, by_state in sorted(counts.get(p.id, {}).items()):
+            total = sum(by_state.values())
+            dominant = _dominant_state(by_state)
+            buckets.append(
+                LaneBucket(
+                    start_s=index * float(bucket_s),
+                    num_samples=total,
+                    state=dominant.value,
+                    share_interested=by_state.get(EngagementState.INTERESTED.value, 0) / total,
+                    share_bored=by_state.get(EngagementState.BORED.value, 0) / total,
+                    share_confused=by_state.get(EngagementState.CONFUSED.value, 0) / total,
+                    share_no_face=by_state.get(EngagementState.NO_FACE.value, 0) / total,
+                )
+            )
+        lanes.append(
+            StudentLane(
+                meeting_id=meeting_id,
+                participant_id=p.id,
+                display_name=p.display_name,
+                opted_out=bool(p.opted_out),
+                bucket_s=float(bucket_s),
+                buckets=tuple(buckets),
+            )
+        )
+    return lanes
+
+
+def _dominant_state(by_state: dict[str, int]) -> EngagementState:
+    """The most frequent state; ties go to the first in ``EngagementState`` order."""
+    return max(_STATES, key=lambda state: (by_state.get(state.value, 0), -_STATES.index(state)))
