@@ -17,9 +17,12 @@ function timeTicks(span) {
 }
 
 function tickLabel(seconds) {
-  if (seconds < 60) return `${seconds} s`;
-  const minutes = seconds / 60;
-  return minutes < 60 ? `${minutes} min` : `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, "0")}`;
+  const whole = Math.round(seconds);
+  if (whole < 60) return `${whole} s`;
+  const minutes = Math.floor(whole / 60);
+  const rest = whole % 60;
+  if (minutes < 60) return rest ? `${minutes}:${String(rest).padStart(2, "0")}` : `${minutes} min`;
+  return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, "0")}`;
 }
 
 function spanOf(items, bucketS, durationS) {
