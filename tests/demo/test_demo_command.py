@@ -69,4 +69,12 @@ def test_demo_shows_alerts_and_prints_the_summary(tmp_path: Path, jaffe_dir: Pat
         alerts = storage.alerts(meeting_id)
     assert summary.meeting.ended_at is not None  # shut down cleanly: the meeting is closed
     assert len(summary.students) == 3 and all(s.num_samples > 5 for s in summary.students)
-    assert any(a.kind == "confused" and a.delivered for a in alerts)
+    # What the console teacher printed is what was stored as delivered. Which student and kind
+    # (confused, or bored: a fearful face sometimes reads as sad) depends on the model.
+    printed = {
+        line.split("[to the teacher] ", 1)[1].strip()
+        for line in lines
+        if "[to the teacher]" in line
+    }
+    delivered = {a.text for a in alerts if a.delivered and a.kind in ("confused", "bored")}
+    assert printed and printed <= delivered, (printed, alerts)
