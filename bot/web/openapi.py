@@ -27,6 +27,38 @@ from bot.web.schemas import (
 OPENAPI_VERSION = "3.1.0"
 
 
+def _meeting_read(
+    operation_id: str,
+    summary: str,
+    parameters: list[dict[str, Any]],
+    body: dict[str, Any],
+    description: str,
+) -> dict[str, Any]:
+    """A GET under ``/api/meetings/{meeting_id}``: JSON or CSV, 400 / 401 / 404 like the rest."""
+    return {
+        "get": {
+            "operationId": operation_id,
+            "summary": summary,
+            "parameters": parameters,
+            "responses": {
+                "200": json_or_csv(body, description),
+                "400": error_answer("A parameter could not be read."),
+                **UNAUTHORIZED,
+                "404": error_answer("No meeting has this id."),
+            },
+        }
+    }
+
+
+def _listing(key: str, item: str, *, bucketed: bool = False) -> dict[str, Any]:
+    """``{meeting_id, [bucket_s,] key: [item, ...]}``."""
+    fields: dict[str, Any] = {"meeting_id": {"type": "string"}}
+    if bucketed:
+        fields["bucket_s"] = {"type": "number"}
+    fields[key] = {"type": "array", "items": ref(item)}
+    return json_object(fields)
+
+
 def build_document() -> dict[str, Any]:
     """The whole OpenAPI document (a fresh dict each call)."""
     paths: dict[str, Any] = {
@@ -64,86 +96,34 @@ def build_document() -> dict[str, Any]:
                 },
             }
         },
-        "/api/meetings/{meeting_id}": {
-            "get": {
-                "operationId": "getMeeting",
-                "summary": "One meeting's summary: time per state for each student, alerts.",
-                "parameters": [MEETING_ID, FORMAT],
-                "responses": {
-                    "200": json_or_csv(
-                        ref("MeetingPage"), "The summary (CSV: one row per student)."
-                    ),
-                    "400": error_answer("A parameter could not be read."),
-                    **UNAUTHORIZED,
-                    "404": error_answer("No meeting has this id."),
-                },
-            }
-        },
-        "/api/meetings/{meeting_id}/timeline": {
-            "get": {
-                "operationId": "getTimeline",
-                "summary": "The class's engagement over time: shares of each state per bucket.",
-                "parameters": [MEETING_ID, BUCKET, FORMAT],
-                "responses": {
-                    "200": json_or_csv(
-                        json_object(
-                            {
-                                "meeting_id": {"type": "string"},
-                                "bucket_s": {"type": "number"},
-                                "buckets": {"type": "array", "items": ref("TimelineBucket")},
-                            }
-                        ),
-                        "Buckets with samples, in time order.",
-                    ),
-                    "400": error_answer("A parameter could not be read."),
-                    **UNAUTHORIZED,
-                    "404": error_answer("No meeting has this id."),
-                },
-            }
-        },
-        "/api/meetings/{meeting_id}/students": {
-            "get": {
-                "operationId": "getStudentLanes",
-                "summary": "One lane per student: their state per bucket (the heat strips).",
-                "parameters": [MEETING_ID, BUCKET, FORMAT],
-                "responses": {
-                    "200": json_or_csv(
-                        json_object(
-                            {
-                                "meeting_id": {"type": "string"},
-                                "bucket_s": {"type": "number"},
-                                "students": {"type": "array", "items": ref("StudentLane")},
-                            }
-                        ),
-                        "The lanes, by display name (CSV: one row per student and bucket).",
-                    ),
-                    "400": error_answer("A parameter could not be read."),
-                    **UNAUTHORIZED,
-                    "404": error_answer("No meeting has this id."),
-                },
-            }
-        },
-        "/api/meetings/{meeting_id}/alerts": {
-            "get": {
-                "operationId": "getAlerts",
-                "summary": "The alerts sent to the teacher during the meeting, in time order.",
-                "parameters": [MEETING_ID, FORMAT],
-                "responses": {
-                    "200": json_or_csv(
-                        json_object(
-                            {
-                                "meeting_id": {"type": "string"},
-                                "alerts": {"type": "array", "items": ref("AlertInfo")},
-                            }
-                        ),
-                        "The alerts.",
-                    ),
-                    "400": error_answer("A parameter could not be read."),
-                    **UNAUTHORIZED,
-                    "404": error_answer("No meeting has this id."),
-                },
-            }
-        },
+        "/api/meetings/{meeting_id}": _meeting_read(
+            "getMeeting",
+            "One meeting's summary: time per state for each student, alerts.",
+            [MEETING_ID, FORMAT],
+            ref("MeetingPage"),
+            "The summary (CSV: one row per student).",
+        ),
+        "/api/meetings/{meeting_id}/timeline": _meeting_read(
+            "getTimeline",
+            "The class's engagement over time: shares of each state per bucket.",
+            [MEETING_ID, BUCKET, FORMAT],
+            _listing("buckets", "TimelineBucket", bucketed=True),
+            "Buckets with samples, in time order.",
+        ),
+        "/api/meetings/{meeting_id}/students": _meeting_read(
+            "getStudentLanes",
+            "One lane per student: their state per bucket (the heat strips).",
+            [MEETING_ID, BUCKET, FORMAT],
+            _listing("students", "StudentLane", bucketed=True),
+            "The lanes, by display name (CSV: one row per student and bucket).",
+        ),
+        "/api/meetings/{meeting_id}/alerts": _meeting_read(
+            "getAlerts",
+            "The alerts sent to the teacher during the meeting, in time order.",
+            [MEETING_ID, FORMAT],
+            _listing("alerts", "AlertInfo"),
+            "The alerts.",
+        ),
         "/api/meetings/{meeting_id}/live": {
             "get": {
                 "operationId": "followMeeting",
