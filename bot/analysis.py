@@ -15,7 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 
 from bot.meetings.frames import FrameSource, FrameSourceClosedError
-from engine.faces import FaceDetector, FrameFaces, FrameSampler, gray_from_frame
+from engine.faces import FaceDetector, FrameFaces, SourceAnalyser
 from engine.types import FaceCrop
 
 logger = logging.getLogger(__name__)
@@ -70,8 +70,7 @@ class ParticipantAnalysis:
         self.name = name
         self.source = source
         self.labels = PersonLabels(name)
-        self._stream = detector.stream(name)
-        self._sampler = FrameSampler(fps)
+        self._analyser = SourceAnalyser(detector, name, fps)
         self._executor = executor
         self._on_crop = on_crop
         self._on_absent = on_absent
@@ -97,12 +96,12 @@ class ParticipantAnalysis:
             except FrameSourceClosedError:
                 return
             t = time.time()
-            if self.paused or not self._sampler.take(t):
+            if self.paused or not self._analyser.due(t):
                 continue  # newest frame wins: frames between samples are simply not analysed
             try:
-                gray = gray_from_frame(frame.image)
+                # The gray copy (8 MB for a 4K frame) is made in the worker too, off the loop.
                 found: FrameFaces = await loop.run_in_executor(
-                    self._executor, self._stream.push, gray, t
+                    self._executor, self._analyser.analyse, frame.image, t
                 )
             except ValueError as error:  # a frame we cannot read is skipped, not fatal
                 logger.warning("skipped a frame of %s: %s", self.name, error)

@@ -348,3 +348,21 @@ class FrameSampler:
         else:
             self._next_t += period
         return True
+
+
+class SourceAnalyser:
+    """One video source at the analysis rate: ``due(t)`` says whether to analyse the frame taken
+    at ``t``, ``analyse(frame, t)`` finds its faces. The bot asks ``due`` on its event loop and
+    runs ``analyse`` in a worker thread; the benchmark's pipeline does both in one call."""
+
+    def __init__(self, detector: FaceDetector, source_id: str, fps: float) -> None:
+        self.stream = detector.stream(source_id)
+        self.sampler = FrameSampler(fps)
+
+    def due(self, t: float) -> bool:
+        return self.sampler.take(t)
+
+    def analyse(self, frame: Any, t: float) -> FrameFaces:
+        """``frame``: an ``av.VideoFrame`` or a uint8 gray array."""
+        gray = frame if isinstance(frame, np.ndarray) else gray_from_frame(frame)
+        return self.stream.push(gray, t)

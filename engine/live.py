@@ -12,20 +12,17 @@ import threading
 from collections import deque
 from typing import Any
 
-import numpy as np
-
-from engine.faces import FaceDetector, FaceStream, FrameSampler, gray_from_frame
+from engine.faces import FaceDetector, SourceAnalyser
 from engine.inference_client import InferenceClient
 from engine.states import StateSettings, StateTracker
 from engine.types import PersonAbsent, Scores, StateChange
 
 
 class _Source:
-    __slots__ = ("faces", "lock", "persons", "sampler")
+    __slots__ = ("analyser", "lock", "persons")
 
-    def __init__(self, faces: FaceStream, fps: float) -> None:
-        self.faces = faces
-        self.sampler = FrameSampler(fps)
+    def __init__(self, analyser: SourceAnalyser) -> None:
+        self.analyser = analyser
         self.persons: set[str] = set()
         self.lock = threading.Lock()
 
@@ -57,7 +54,7 @@ class LivePipeline:
         with self._sources_lock:
             source = self._sources.get(source_id)
             if source is None:
-                source = _Source(self.detector.stream(source_id), self.fps)
+                source = _Source(SourceAnalyser(self.detector, source_id, self.fps))
                 self._sources[source_id] = source
             return source
 
@@ -66,10 +63,9 @@ class LivePipeline:
         at ``t`` seconds; returns whether it was analysed (due at the analysis rate)."""
         source = self._source(source_id)
         with source.lock:
-            if not source.sampler.take(t):
+            if not source.analyser.due(t):
                 return False
-            gray = frame if isinstance(frame, np.ndarray) else gray_from_frame(frame)
-            found = source.faces.push(gray, t)
+            found = source.analyser.analyse(frame, t)
             for crop in found.crops:
                 source.persons.add(crop.person_id)
                 self.client.submit(crop.person_id, crop.t, crop.crop)
