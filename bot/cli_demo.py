@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.cli_join import summary_text
+from bot.cli_serve import bound_port
 from bot.logs import configure_logging
 from bot.settings import Settings
 from engine.settings_paths import datasets_dir
@@ -122,7 +123,7 @@ async def demo(settings: Settings, args: argparse.Namespace, faces: Path | None)
         await runner.setup()  # opens the database and starts the bot runtime
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = bound_port(site, settings.port)
         base_url = f"http://127.0.0.1:{port}"
         room = app[ROOM_REGISTRY].create(ROOM, teacher_name=TEACHER)
         bot = await app[BOTS].start(

@@ -91,7 +91,7 @@ async def serve(settings: Settings, *, new_token: bool = False, out: TextIO | No
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
-        port = _bound_port(site, settings.port)
+        port = bound_port(site, settings.port)
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         base = f"http://{host}:{port}/"
         print(f"classpulse: serving {base} (dashboard), {base}api (API), {base}metrics", file=out)
@@ -112,7 +112,8 @@ async def serve(settings: Settings, *, new_token: bool = False, out: TextIO | No
                 loop.remove_signal_handler(number)
 
 
-def _bound_port(site: web.TCPSite, wanted: int) -> int:
+def bound_port(site: web.TCPSite, wanted: int) -> int:
+    """The port ``site`` listens on (``wanted`` 0 picks a free one)."""
     server = site._server  # aiohttp keeps the listening sockets here
     sockets = getattr(server, "sockets", None) or []
     return int(sockets[0].getsockname()[1]) if sockets else wanted
