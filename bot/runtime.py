@@ -89,21 +89,6 @@ class BotHandle:
     started_at: float = field(default_factory=time.time)
     error: str | None = None
 
-    def info(self) -> dict[str, Any]:
-        session = self.session
-        return {
-            "id": self.id,
-            "meeting_url": self.meeting_url,
-            "teacher": self.teacher,
-            "meeting_id": session.meeting_id,
-            "state": "failed" if self.error else session.state,
-            "paused": session.paused,
-            "started_at": self.started_at,
-            "stop_reason": session.stop_reason,
-            "error": self.error,
-            "num_alerts": session.num_alerts,
-        }
-
 
 class BotRuntime:
     """Use ``async with BotRuntime(storage) as runtime:``; ``start_bot`` joins a meeting."""

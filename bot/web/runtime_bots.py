@@ -79,7 +79,7 @@ class RuntimeCollector:
     def __call__(self, metrics: Metrics) -> None:
         handles = self.runtime.bots()
         running = [h for h in handles if _info(h).state is BotState.RUNNING]
-        metrics.participants_followed.set(sum(_num_followed(h) for h in running))
+        metrics.participants_followed.set(sum(h.session.num_followed for h in running))
         metrics.alerts_sent.set_total(sum(h.session.num_alerts for h in handles))
         writer = self.runtime.writer
         if writer is not None:
@@ -101,9 +101,9 @@ class RuntimeCollector:
 
 
 def _info(handle: BotHandle) -> BotInfo:
-    shown = handle.info()
+    session = handle.session
     try:
-        state = BotState(shown["state"])
+        state = BotState("failed" if handle.error else session.state)
     except ValueError:
         state = BotState.FAILED
     return BotInfo(
@@ -111,18 +111,10 @@ def _info(handle: BotHandle) -> BotInfo:
         meeting_url=handle.meeting_url,
         teacher=handle.teacher,
         state=state,
-        started_at=float(shown["started_at"]),
-        meeting_id=shown.get("meeting_id"),
-        error=shown.get("error"),
-        stop_reason=shown.get("stop_reason"),
-        num_alerts=int(shown.get("num_alerts") or 0),
-        paused=bool(shown.get("paused")),
+        started_at=handle.started_at,
+        meeting_id=session.meeting_id,
+        error=handle.error,
+        stop_reason=session.stop_reason,
+        num_alerts=session.num_alerts,
+        paused=session.paused,
     )
-
-
-def _num_followed(handle: BotHandle) -> int:
-    """Participants whose video the bot analyses (the session's count when it keeps one)."""
-    followed = getattr(handle.session, "num_followed", None)
-    if isinstance(followed, int):
-        return followed
-    return len(handle.session.connector.participants())
