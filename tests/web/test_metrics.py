@@ -94,14 +94,20 @@ async def test_metrics_endpoint_counts_running_bots(client: TestClient) -> None:
 def test_runtime_collector_copies_writer_inference_and_bot_figures(writer: Writer) -> None:
     def handle(state: str, alerts: int, people: int) -> SimpleNamespace:
         session = SimpleNamespace(
-            num_alerts=alerts, connector=SimpleNamespace(participants=lambda: [object()] * people)
+            num_alerts=alerts,
+            num_followed=people,
+            state=state,
+            meeting_id="m",
+            stop_reason=None,
+            paused=False,
         )
         return SimpleNamespace(
             id=state,
             meeting_url="janus+ws://h",
             teacher="T",
             session=session,
-            info=lambda: {"state": state, "started_at": 0.0, "meeting_id": "m"},
+            started_at=0.0,
+            error=None,
         )
 
     stats = [_inference(scored=100), _inference(scored=160)]
