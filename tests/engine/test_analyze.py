@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,12 @@ def test_analysis_resumes_after_the_inference_process_is_killed(
             if index == 40 and client.pid is not None:
                 killed.append(client.pid)
                 os.kill(client.pid, signal.SIGKILL)
+                # Decode on only once the client has noticed, so that frames 41..59 are the
+                # "after the kill" this test is about (on a busy machine decoding may otherwise
+                # finish before the worker sends its next batch to the dead process).
+                deadline = time.monotonic() + 60
+                while client.stats().restarts < 1 and time.monotonic() < deadline:
+                    time.sleep(0.05)
 
         result = analyze_video(clip, None, client=client, on_frame=kill_at_frame_40)
     assert killed and result.stats.restarts == 1
