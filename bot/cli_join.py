@@ -25,6 +25,13 @@ def add_join(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--teacher", required=True, help="the teacher's display name in the meeting"
     )
+    parser.add_argument(
+        "--teacher-code",
+        default=None,
+        metavar="CODE",
+        help="the secret the teacher whispers to the bot (!claim CODE) to receive the alerts; "
+        "default: a new one, printed as 'teacher code: CODE'",
+    )
     parser.add_argument("--title", default=None, help="a title for the class in the history")
     parser.add_argument("--bot-name", default="classpulse bot", help="the bot's display name")
     parser.add_argument(
@@ -55,7 +62,7 @@ def join_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_join(args: argparse.Namespace) -> int:
     validate_meeting_url(args.meeting_url)  # bad input fails before anything starts
-    session_settings(args.teacher, join_options(args))
+    session_settings(args.teacher, join_options(args), args.teacher_code)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -71,7 +78,9 @@ async def _join(args: argparse.Namespace) -> int:
         async with BotRuntime(
             storage, inference=InferenceSettings(model_path=args.model)
         ) as runtime:
-            handle = await runtime.start_bot(args.meeting_url, args.teacher, join_options(args))
+            handle = await runtime.start_bot(
+                args.meeting_url, args.teacher, join_options(args), args.teacher_code
+            )
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError):
@@ -83,6 +92,8 @@ async def _join(args: argparse.Namespace) -> int:
                 "Ctrl-C to leave",
                 flush=True,
             )
+            # The teacher whispers "!claim CODE" to the bot in the meeting chat to get the alerts.
+            print(f"teacher code: {handle.teacher_code}", flush=True)
             await handle.task
             if handle.error:
                 print(f"classpulse join: error: {handle.error}", flush=True)

@@ -14,16 +14,19 @@ class Command(StrEnum):
     HELP = "help"
     OPTOUT = "optout"
     OPTIN = "optin"
+    CLAIM = "claim"
 
 
 #: Commands anyone may use; every other command is honoured from the teacher only.
-EVERYONE = frozenset({Command.OPTOUT, Command.OPTIN})
-#: Longest chat text read as a command; anything longer is ordinary chat.
-MAX_COMMAND_CHARS = 64
+EVERYONE = frozenset({Command.OPTOUT, Command.OPTIN, Command.CLAIM})
+#: Longest chat text read as a command; anything longer is ordinary chat (room for
+#: ``!claim`` and a 64-character teacher code).
+MAX_COMMAND_CHARS = 96
 
 HELP_TEXT = (
     "classpulse commands — teacher: !status (class summary), !pause, !resume, !leave, !help; "
-    "everyone: !optout (stop analysing me and delete my data from this class), !optin."
+    "everyone: !optout (stop analysing me and delete my data from this class), !optin; "
+    "the teacher whispers !claim CODE to the bot once."
 )
 
 
@@ -31,6 +34,8 @@ HELP_TEXT = (
 class ParsedCommand:
     command: Command
     from_teacher: bool
+    #: What followed the command word (``!claim k7mq-x2pa`` → ``"k7mq-x2pa"``), stripped.
+    argument: str = ""
 
     @property
     def allowed(self) -> bool:
@@ -49,9 +54,9 @@ def parse_command(text: str, *, from_teacher: bool) -> ParsedCommand | None:
         return None
     if stripped[1].isspace():  # "! status" is someone's exclamation, not a command
         return None
-    word = stripped[1:].split(maxsplit=1)[0].lower()
+    words = stripped[1:].split(maxsplit=1)
     try:
-        command = Command(word)
+        command = Command(words[0].lower())
     except ValueError:
         return None
-    return ParsedCommand(command, from_teacher)
+    return ParsedCommand(command, from_teacher, words[1].strip() if len(words) > 1 else "")

@@ -16,11 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.alerts import AlertSettings
+from bot.bot_options import DuplicateBotError, OptionError, TooManyBotsError, session_settings
 from bot.live import LiveFeed
 from bot.meetings.protocol import MeetingConnector, MeetingError
 from bot.scoring import ScoringHub
-from bot.session import MeetingSession, SessionSettings
+from bot.session import MeetingSession
 from engine.faces import FaceDetector
 from engine.inference import InferenceSettings
 from storage import Storage, Writer
@@ -30,14 +30,17 @@ logger = logging.getLogger(__name__)
 #: Builds a connector for a meeting URL; returns None when the URL is not of its kind.
 ConnectorFactory = Callable[[str, str], tuple[MeetingConnector, str, str] | None]
 
-#: Options a caller may set per bot (``POST /api/bots`` ``options``, ``classpulse join`` flags).
-ALERT_OPTIONS = {
-    "alert_after_s": "sustained_s",
-    "alert_cooldown_s": "cooldown_s",
-    "alert_bored": "alert_bored",
-    "class_share": "class_share",
-}
-SESSION_OPTIONS = {"title", "bot_name", "analysis_fps", "empty_grace_s"}
+__all__ = [
+    "BotHandle",
+    "BotRuntime",
+    "DuplicateBotError",
+    "OptionError",
+    "TooManyBotsError",
+    "session_settings",
+]
+
+#: Finished bots remembered (for ``GET /api/bots``); older ones are forgotten.
+MAX_FINISHED_BOTS = 50
 
 
 def validate_meeting_url(url: str) -> None:
@@ -58,23 +61,11 @@ def janus_connector(url: str, bot_name: str) -> tuple[MeetingConnector, str, str
     return JanusConnector(parsed, display_name=bot_name), "janus", str(parsed.room)
 
 
-def session_settings(teacher: str, options: Mapping[str, Any]) -> SessionSettings:
-    """Validated per-bot settings; unknown options are refused by name."""
-    if not isinstance(teacher, str) or not teacher.strip():
-        raise ValueError(f"Expected the teacher's display name. Received: {teacher!r}")
-    unknown = set(options) - set(ALERT_OPTIONS) - SESSION_OPTIONS
-    if unknown:
-        known = sorted(set(ALERT_OPTIONS) | SESSION_OPTIONS)
-        raise ValueError(f"Expected options among {known}. Received: {sorted(unknown)}")
-    alerts = AlertSettings(
-        **{ALERT_OPTIONS[k]: v for k, v in options.items() if k in ALERT_OPTIONS}
-    )
-    settings = SessionSettings(teacher=teacher.strip(), alerts=alerts)
-    session_values = {k: v for k, v in options.items() if k in SESSION_OPTIONS}
-    try:
-        return replace(settings, **session_values)
-    except TypeError as error:
-        raise ValueError(f"Expected valid session options. Received: {session_values}") from error
+def meeting_key(url: str) -> str:
+    """The meeting a URL names, without secrets: two URLs with the same key are one meeting."""
+    from bot.meetings.url import parse_any_meeting_url
+
+    return parse_any_meeting_url(url).redacted()
 
 
 @dataclass
@@ -89,6 +80,15 @@ class BotHandle:
     started_at: float = field(default_factory=time.time)
     error: str | None = None
 
+    @property
+    def active(self) -> bool:
+        return not self.task.done()
+
+    @property
+    def teacher_code(self) -> str:
+        """The code the teacher claims with now (the session replaces a leaked one)."""
+        return self.session.teacher_code
+
 
 class BotRuntime:
     """Use ``async with BotRuntime(storage) as runtime:``; ``start_bot`` joins a meeting."""
@@ -101,6 +101,7 @@ class BotRuntime:
         live: LiveFeed | None = None,
         connector_factories: list[ConnectorFactory] | None = None,
         num_detection_threads: int = 2,
+        max_bots: int = 10,
     ) -> None:
         self.storage = storage
         self.live = live or LiveFeed()
@@ -108,6 +109,7 @@ class BotRuntime:
         self.detector = FaceDetector()
         self.connector_factories = connector_factories or [janus_connector]
         self._num_threads = num_detection_threads
+        self.max_bots = max_bots
         self._executor: ThreadPoolExecutor | None = None
         self.writer: Writer | None = None
         self._bots: dict[str, BotHandle] = {}
@@ -139,11 +141,33 @@ class BotRuntime:
         raise ValueError(f"Expected a meeting URL this server can join. Received: {url[:200]!r}")
 
     async def start_bot(
-        self, meeting_url: str, teacher: str, options: Mapping[str, Any] | None = None
+        self,
+        meeting_url: str,
+        teacher: str,
+        options: Mapping[str, Any] | None = None,
+        teacher_code: str | None = None,
     ) -> BotHandle:
-        """Validates, then joins in the background; the handle's state tells how it goes."""
+        """Validates, then joins in the background; the handle's state tells how it goes.
+
+        Raises ``ValueError`` (``OptionError`` naming the field) for bad input,
+        ``DuplicateBotError`` when a bot is in that meeting already and ``TooManyBotsError``
+        at ``max_bots`` running bots. Without ``teacher_code`` the session makes one."""
         assert self.writer is not None and self._executor is not None, "use `async with`"
-        settings = session_settings(teacher, options or {})
+        settings = session_settings(teacher, options or {}, teacher_code)
+        try:
+            key = meeting_key(meeting_url)
+        except ValueError as error:
+            raise OptionError("meeting_url", str(error)) from None
+        self._prune()
+        for existing in self._bots.values():
+            if existing.active and existing.meeting_url == key:
+                raise DuplicateBotError(existing.id, key)
+        running = sum(1 for handle in self._bots.values() if handle.active)
+        if running >= self.max_bots:
+            raise TooManyBotsError(
+                f"Expected fewer than {self.max_bots} bots running on this server. "
+                f"Received: a request for one more ({running} running)"
+            )
         connector, platform, room = self._connector(meeting_url, settings.bot_name)
         settings = replace(settings, platform=platform, room=room)
         session = MeetingSession(
@@ -151,9 +175,7 @@ class BotRuntime:
         )
         bot_id = uuid.uuid4().hex[:12]
         task = asyncio.create_task(self._run(bot_id, session), name=f"bot {bot_id}")
-        redacted = getattr(getattr(connector, "url", None), "redacted", None)
-        shown = redacted() if callable(redacted) else meeting_url.split("?")[0]
-        handle = BotHandle(bot_id, shown, settings.teacher, session, task)
+        handle = BotHandle(bot_id, key, settings.teacher, session, task)
         self._bots[bot_id] = handle
         return handle
 
@@ -165,6 +187,12 @@ class BotRuntime:
             self._bots[bot_id].error = str(error)
             with contextlib.suppress(Exception):
                 await session.connector.leave()
+
+    def _prune(self) -> None:
+        """Forgets the oldest finished bots beyond ``MAX_FINISHED_BOTS``."""
+        finished = [handle for handle in self._bots.values() if not handle.active]
+        for handle in finished[: max(0, len(finished) - MAX_FINISHED_BOTS)]:
+            del self._bots[handle.id]
 
     def bots(self) -> list[BotHandle]:
         return list(self._bots.values())

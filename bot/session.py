@@ -2,6 +2,9 @@
 
 It talks to the meeting only through ``MeetingConnector`` and to the model only through the
 ``ScoringHub``; every row goes to the storage writer, which never makes the session wait.
+Authority and consent follow participants (the connector's ids), never display names: the
+teacher is whoever claimed with the teacher code (``bot.teacher``), a student is a participant
+(``bot.students``).
 """
 
 from __future__ import annotations
@@ -13,10 +16,9 @@ import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from bot.alerts import Alert, AlertPolicy
+from bot.alerts import AlertPolicy
 from bot.analysis import ParticipantAnalysis
 from bot.live import LiveFeed
-from bot.meetings.frames import FrameSource
 from bot.meetings.protocol import (
     ChatReceived,
     ChatUnavailableError,
@@ -33,7 +35,11 @@ from bot.meetings.protocol import (
     normalize_display_name,
 )
 from bot.session_commands import ChatCommands
+from bot.session_notice import NoticeBoard
 from bot.session_settings import NOTICE, ScoringHubLike, SessionSettings
+from bot.session_teacher import TeacherDesk
+from bot.students import Student, StudentRoster
+from bot.teacher import name_key
 from engine.faces import FaceDetector
 from engine.states import StateTracker
 from engine.types import EngagementState, FaceCrop, PersonAbsent, Scores
@@ -53,14 +59,7 @@ from storage import ParticipantLeft as LeftRow
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass
-class _Student:
-    name: str
-    participant: Participant | None = None
-    source: FrameSource | None = None
-    analysis: ParticipantAnalysis | None = None
-    opted_out: bool = False
+__all__ = ["NOTICE", "MeetingSession", "SessionSettings"]
 
 
 @dataclass
@@ -100,8 +99,9 @@ class MeetingSession:
         self.state = "starting"
         self.stop_reason: str | None = None
         self.num_alerts = 0
-        self.teacher: Participant | None = None
-        self._students: dict[str, _Student] = {}
+        self.students = StudentRoster()
+        self.teacher_desk = TeacherDesk(self, settings.teacher_code, self._teacher_claimed)
+        self.notices = NoticeBoard(self.say, self._notice_posted, self.meeting_id)
         self._persons: dict[str, _Person] = {}
         self._tracker = StateTracker(settings.states)
         self._alerts = AlertPolicy(settings.alerts)
@@ -112,7 +112,17 @@ class MeetingSession:
     @property
     def num_followed(self) -> int:
         """Students whose video is being analysed now (for ``/metrics``)."""
-        return sum(1 for s in self._students.values() if s.analysis is not None and not s.opted_out)
+        return sum(1 for s in self.students if s.analysis is not None and not s.opted_out)
+
+    @property
+    def teacher(self) -> Participant | None:
+        """Who claimed the teacher code (or came through the built-in room's teacher link)."""
+        return self.teacher_desk.teacher
+
+    @property
+    def teacher_code(self) -> str:
+        """The code to claim with now (replaced when it was typed in public)."""
+        return self.teacher_desk.code
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -134,7 +144,7 @@ class MeetingSession:
         self.scoring.register(self.meeting_id, self._on_scores)
         self.state = "running"
         ticker = asyncio.create_task(self._tick_loop(), name=f"ticker {self.meeting_id}")
-        notice = asyncio.create_task(self._post_notice(), name=f"notice {self.meeting_id}")
+        self.notices.post()
         self._events_task = asyncio.create_task(
             self._read_events(), name=f"events {self.meeting_id}"
         )
@@ -145,19 +155,20 @@ class MeetingSession:
                 await self._events_task
         finally:
             self.state = "leaving"
-            for task in (ticker, notice):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            for student in self._students.values():
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+            await self.notices.aclose()
+            for student in self.students:
                 await self._stop_analysis(student)
+            self.teacher_desk.close()
             self.scoring.unregister(self.meeting_id)
             for label in self._persons:
                 self.scoring.forget(self.meeting_id, label)
             self.writer.submit(MeetingClosed(self.meeting_id, time.time()))
             await self.connector.leave()
             self.state = "ended"
-            self._publish({"type": "ended", "reason": self.stop_reason})
+            self.publish({"type": "ended", "reason": self.stop_reason})
             logger.info("left meeting %s: %s", self.meeting_id, self.stop_reason)
 
     async def stop(self, reason: str = "asked to leave") -> None:
@@ -177,22 +188,31 @@ class MeetingSession:
 
     # -- meeting events --------------------------------------------------------------------
 
-    def _is_teacher(self, participant: Participant) -> bool:
-        return participant.display_name.casefold() == self.teacher_name.casefold()
+    def is_teacher(self, participant: Participant) -> bool:
+        """The claimed teacher: bound by identity, whatever name anyone types."""
+        return self.teacher_desk.is_teacher(participant)
+
+    def _might_be_teacher(self, participant: Participant) -> bool:
+        """Before anyone claimed, a name that looks like the teacher's is not analysed: it may be
+        the teacher's own camera. This only ever holds analysis back; it grants nothing."""
+        return not self.teacher_desk.binding.claimed and name_key(
+            participant.display_name
+        ) == name_key(self.teacher_name)
 
     async def _handle(self, event: MeetingEvent) -> None:
         if isinstance(event, ParticipantJoined):
-            self._joined(event.participant)
+            await self._joined(event.participant)
         elif isinstance(event, ParticipantLeft):
             await self._left(event.participant)
         elif isinstance(event, VideoTrackAdded):
-            student = self._students.get(event.participant.display_name)
-            if student is None or self._is_teacher(event.participant):
+            participant = event.participant
+            student = self.students.get(participant)
+            if student is None or participant.is_host or self.is_teacher(participant):
                 return  # the teacher's own video is neither analysed nor stored
             student.source = event.source
             await self._start_analysis(student)
         elif isinstance(event, VideoTrackRemoved):
-            found = self._students.get(event.participant.display_name)
+            found = self.students.get(event.participant)
             if found is not None:
                 await self._stop_analysis(found)
                 found.source = None
@@ -201,49 +221,72 @@ class MeetingSession:
         elif isinstance(event, ConnectionLost):
             logger.warning("lost the meeting: %s", event.reason)
         elif isinstance(event, ConnectionRestored):
+            self.notices.post()  # people may have come in while the bot was away
             text = f"classpulse lost the meeting for {event.gap_s:.0f} s; nothing was analysed then"
             self.writer.submit(AlertRaised(self.meeting_id, event.t, "connection_gap", text, False))
-            self._publish({"type": "gap", "gap_s": event.gap_s, "t": event.t})
+            self.publish({"type": "gap", "gap_s": event.gap_s, "t": event.t})
         elif isinstance(event, MeetingEnded):
             self.stop_reason = self.stop_reason or f"meeting ended: {event.reason}"
 
-    def _joined(self, participant: Participant) -> None:
-        if self._is_teacher(participant):
-            self.teacher = participant
+    async def _joined(self, participant: Participant) -> None:
+        self.notices.joined(participant)
+        if participant.is_host:
+            await self.teacher_desk.bind(participant)
             return
-        name = participant.display_name
-        student = self._students.setdefault(name, _Student(name))
-        student.participant = participant
+        student = self.students.add(participant, held=self._might_be_teacher(participant))
+        if not student.held:
+            self._store_joined(student)
+
+    def _store_joined(self, student: Student) -> None:
+        student.stored = True
         now = time.time()
-        self.writer.submit(JoinedRow(self.meeting_id, name, now, platform_id=participant.id))
-        self._publish({"type": "joined", "student": name, "t": now})
+        self.writer.submit(
+            JoinedRow(self.meeting_id, student.label, now, platform_id=student.participant.id)
+        )
+        self.publish({"type": "joined", "student": student.label, "t": now})
 
     async def _left(self, participant: Participant) -> None:
-        if self.teacher is not None and participant.id == self.teacher.id:
-            self.teacher = None
+        self.teacher_desk.left(participant)
+        self.notices.left(participant)
+        student = self.students.remove(participant)
+        if student is None:
             return
-        student = self._students.get(participant.display_name)
-        if (
-            student is None
-            or student.participant is None
-            or student.participant.id != participant.id
-        ):
-            return  # an old connection of someone who already rejoined
-        student.participant = None
         await self._stop_analysis(student)
         student.source = None
-        self._drop_persons(student.name, forget_alerts=False)
-        now = time.time()
-        self.writer.submit(LeftRow(self.meeting_id, student.name, now))
-        self._publish({"type": "left", "student": student.name, "t": now})
+        self._drop_persons(student.label, forget_alerts=False)
+        if student.stored:
+            now = time.time()
+            self.writer.submit(LeftRow(self.meeting_id, student.label, now))
+            self.publish({"type": "left", "student": student.label, "t": now})
+
+    async def _teacher_claimed(self, teacher: Participant) -> None:
+        """A claim settles who the teacher is: their camera leaves the analysis (and what was
+        stored of it goes), everyone held back for looking like the teacher is a student now."""
+        student = self.students.get(teacher)
+        if student is not None:
+            if student.stored:
+                await self.opt_out(student, publish=False)
+            else:
+                await self._stop_analysis(student)
+            self.students.remove(teacher)
+        for other in self.students:
+            if other.held:
+                other.held = False
+                self._store_joined(other)
+                await self._start_analysis(other)
 
     # -- analysis --------------------------------------------------------------------------
 
-    async def _start_analysis(self, student: _Student) -> None:
-        if student.source is None or student.opted_out or student.analysis is not None:
+    async def _start_analysis(self, student: Student) -> None:
+        if (
+            student.source is None
+            or student.opted_out
+            or student.held
+            or student.analysis is not None
+        ):
             return
         student.analysis = ParticipantAnalysis(
-            student.name,
+            student.label,
             student.source,
             self.detector,
             self.executor,
@@ -252,9 +295,9 @@ class MeetingSession:
             fps=self.settings.analysis_fps,
         )
         student.analysis.paused = self.paused
-        self._persons.setdefault(student.name, _Person(student.name))
+        self._persons.setdefault(student.label, _Person(student.label))
 
-    async def _stop_analysis(self, student: _Student) -> None:
+    async def _stop_analysis(self, student: Student) -> None:
         if student.analysis is not None:
             await student.analysis.aclose()
             student.analysis = None
@@ -275,10 +318,11 @@ class MeetingSession:
                 self._alerts.update(label, EngagementState.NO_FACE, now)
 
     def _on_crop(self, owner: str, label: str, crop: FaceCrop) -> None:
-        person = self._persons.setdefault(label, _Person(owner))
-        student = self._students.get(person.owner)
-        if self.paused or student is None or student.opted_out:
+        student = self.students.by_label(owner)
+        if self.paused or student is None or student.opted_out or student.analysis is None:
             return
+        person = self._persons.setdefault(label, _Person(owner))
+        student.labels.add(label)
         person.last_face_t = crop.t
         self.scoring.submit(self.meeting_id, label, crop.t, crop.crop)
 
@@ -318,7 +362,7 @@ class MeetingSession:
     async def _tick(self, t: float) -> None:
         if not self.paused:
             for label, person in list(self._persons.items()):
-                student = self._students.get(person.owner)
+                student = self.students.by_label(person.owner)
                 if student is None or student.opted_out or student.analysis is None:
                     continue
                 state = self.current_state(person, label, t)
@@ -327,7 +371,7 @@ class MeetingSession:
                         StateChanged(self.meeting_id, label, t, state, person.reported)
                     )
                     person.reported, person.since = state, t
-                    self._publish({"type": "state", "student": label, "state": state.value, "t": t})
+                    self.publish({"type": "state", "student": label, "state": state.value, "t": t})
                 face = state != EngagementState.NO_FACE
                 scores = person.scores if face else None
                 self.writer.submit(
@@ -340,7 +384,7 @@ class MeetingSession:
                         *(scores.as_tuple() if scores else (None, None, None)),
                     )
                 )
-                self._publish(
+                self.publish(
                     {
                         "type": "sample",
                         "student": label,
@@ -351,7 +395,8 @@ class MeetingSession:
                 )
                 self._alerts.update(label, state, t)
             for alert in self._alerts.due(t):
-                await self._send_alert(alert)
+                self.num_alerts += 1
+                await self.teacher_desk.send_alert(alert)
         self._check_alone(t)
 
     def _check_alone(self, t: float) -> None:
@@ -364,30 +409,6 @@ class MeetingSession:
             if self._events_task is not None:
                 self._events_task.cancel()
 
-    async def _send_alert(self, alert: Alert) -> None:
-        delivered = await self.whisper_teacher(alert.text)
-        self.num_alerts += 1
-        self.writer.submit(
-            AlertRaised(
-                self.meeting_id,
-                alert.t,
-                alert.kind.value,
-                alert.text,
-                delivered,
-                display_name=alert.student,
-            )
-        )
-        self._publish(
-            {
-                "type": "alert",
-                "kind": alert.kind.value,
-                "student": alert.student,
-                "text": alert.text,
-                "t": alert.t,
-                "delivered": delivered,
-            }
-        )
-
     # -- chat ------------------------------------------------------------------------------
 
     async def say(self, text: str, to: Participant | None = None) -> bool:
@@ -398,49 +419,44 @@ class MeetingSession:
             )
             return True
         except (ChatUnavailableError, TimeoutError, ValueError) as error:
-            logger.warning("chat message not sent (%s): %s", error, text[:80])
+            # What was said (names, alerts) is for the teacher, not the log: DEBUG only.
+            logger.warning("meeting %s: chat message not sent (%r)", self.meeting_id, error)
+            logger.debug("the message not sent: %s", text[:200])
             return False
 
     async def whisper_teacher(self, text: str) -> bool:
-        if self.teacher is None:
-            return False
-        return await self.say(text, to=self.teacher)
+        return await self.teacher_desk.whisper(text)
 
-    async def _post_notice(self) -> None:
-        """The public notice, retried until chat is up (a TextRoom may join after the video)."""
-        for attempt in range(20):
-            if await self.say(NOTICE):
-                self.writer.submit(
-                    ConsentRecorded(self.meeting_id, time.time(), ConsentKind.NOTICE)
-                )
-                return
-            await asyncio.sleep(min(5.0, 0.5 * (attempt + 1)))
-        logger.error("could not post the privacy notice in meeting %s", self.meeting_id)
+    def _notice_posted(self) -> None:
+        self.writer.submit(ConsentRecorded(self.meeting_id, time.time(), ConsentKind.NOTICE))
 
     # -- what chat commands do --------------------------------------------------------------
 
     def set_paused(self, paused: bool) -> None:
         self.paused = paused
-        for student in self._students.values():
+        for student in self.students:
             if student.analysis is not None:
                 student.analysis.paused = paused
 
-    async def opt_out(self, name: str) -> None:
-        """Stops analysis of ``name`` now and deletes this meeting's rows about them."""
-        student = self._students.setdefault(name, _Student(name))
-        student.opted_out = True
+    async def opt_out(self, student: Student, *, publish: bool = True) -> None:
+        """Stops analysis of ``student`` now and deletes this meeting's rows about everything
+        their camera showed (``Ana`` and ``Ana (2)``, a classmate sharing it)."""
+        self.students.set_opted_out(student, True)
         await self._stop_analysis(student)
-        self._drop_persons(name, forget_alerts=True)
+        self._drop_persons(student.label, forget_alerts=True)
         now = time.time()
-        self.writer.submit(ConsentRecorded(self.meeting_id, now, ConsentKind.OPT_OUT, name))
-        self._publish({"type": "opt_out", "student": name, "t": now})
+        for label in sorted({student.label, *student.labels}):
+            self.writer.submit(ConsentRecorded(self.meeting_id, now, ConsentKind.OPT_OUT, label))
+        if publish:
+            self.publish({"type": "opt_out", "student": student.label, "t": now})
 
-    async def opt_in(self, name: str) -> bool:
-        student = self._students.get(name)
-        if student is None or not student.opted_out:
+    async def opt_in(self, student: Student) -> bool:
+        if not student.opted_out:
             return False
-        student.opted_out = False
-        self.writer.submit(ConsentRecorded(self.meeting_id, time.time(), ConsentKind.OPT_IN, name))
+        self.students.set_opted_out(student, False)
+        self.writer.submit(
+            ConsentRecorded(self.meeting_id, time.time(), ConsentKind.OPT_IN, student.label)
+        )
         await self._start_analysis(student)
         return True
 
@@ -449,8 +465,8 @@ class MeetingSession:
         now = time.time()
         parts = []
         for label, person in sorted(self._persons.items()):
-            student = self._students.get(person.owner)
-            if student is None or student.opted_out or student.participant is None:
+            student = self.students.by_label(person.owner)
+            if student is None or student.opted_out:
                 continue
             state = person.reported or EngagementState.NO_FACE
             held = f" ({int(now - person.since)} s)" if state in ("confused", "bored") else ""
@@ -464,5 +480,5 @@ class MeetingSession:
             + f". Alerts so far: {self.num_alerts}.{paused}"
         )
 
-    def _publish(self, event: dict[str, object]) -> None:
+    def publish(self, event: dict[str, object]) -> None:
         self.live.publish(self.meeting_id, {"meeting_id": self.meeting_id, **event})

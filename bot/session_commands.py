@@ -21,9 +21,10 @@ OPTED_IN = "classpulse: you are opted in again. Thank you!"
 
 
 class ChatCommands:
-    """Carries out ``!status``, ``!pause``, ``!resume``, ``!leave``, ``!help`` (teacher only) and
-    ``!optout`` / ``!optin`` (anyone, about themselves). Others' commands are ignored silently:
-    a student typing ``!leave`` gets no reply, the class no noise."""
+    """Carries out ``!status``, ``!pause``, ``!resume``, ``!leave``, ``!help`` (the claimed
+    teacher only), ``!optout`` / ``!optin`` (anyone, about themselves: the sender's own
+    participant, never a name) and ``!claim CODE`` (whispered). Others' commands are ignored
+    silently: a student typing ``!leave`` gets no reply, the class no noise."""
 
     def __init__(self, session: MeetingSession) -> None:
         self.session = session
@@ -31,13 +32,16 @@ class ChatCommands:
     async def handle(self, event: ChatReceived) -> None:
         session = self.session
         sender = event.sender
-        parsed = parse_command(event.text, from_teacher=session._is_teacher(sender))
+        parsed = parse_command(event.text, from_teacher=session.is_teacher(sender))
         if parsed is None:
             return
-        if not parsed.allowed:
-            logger.info("ignored !%s from %s: teacher only", parsed.command, sender.display_name)
-            return
         command = parsed.command
+        if command is Command.CLAIM:
+            await session.teacher_desk.claim(sender, parsed.argument, whisper=event.whisper)
+            return
+        if not parsed.allowed:
+            logger.info("ignored !%s from %s: teacher only", command, sender.id)
+            return
         if command is Command.STATUS:
             await session.whisper_teacher(session.status_text())
         elif command is Command.HELP:
@@ -52,10 +56,12 @@ class ChatCommands:
         elif command is Command.LEAVE:
             await session.say("classpulse is leaving the class. Goodbye!")
             await session.stop("the teacher said !leave")
-        elif command in (Command.OPTOUT, Command.OPTIN) and parsed.from_teacher:
-            return  # the teacher is never analysed: nothing to opt out of
-        elif command is Command.OPTOUT:
-            await session.opt_out(sender.display_name)
-            await session.say(OPTED_OUT, to=sender)
-        elif command is Command.OPTIN and await session.opt_in(sender.display_name):
-            await session.say(OPTED_IN, to=sender)
+        elif command in (Command.OPTOUT, Command.OPTIN):
+            student = session.students.get(sender)
+            if student is None:
+                return  # the teacher (never analysed), or someone already gone
+            if command is Command.OPTOUT:
+                await session.opt_out(student)
+                await session.say(OPTED_OUT, to=sender)
+            elif await session.opt_in(student):
+                await session.say(OPTED_IN, to=sender)

@@ -9,6 +9,7 @@ from typing import Protocol
 import numpy as np
 
 from bot.alerts import AlertSettings
+from bot.teacher import check_teacher_code, new_teacher_code
 from engine.states import StateSettings
 from engine.types import Scores
 
@@ -39,7 +40,11 @@ class SessionSettings:
     after being alone for 30 s, long enough to survive everyone's network hiccup.
     """
 
+    #: The teacher's display name: what the class is stored under, and whose camera is held
+    #: back until someone claims. It grants nothing: ``teacher_code`` does.
     teacher: str
+    #: The secret the teacher whispers (``!claim CODE``) to be the teacher; made when not given.
+    teacher_code: str = field(default_factory=new_teacher_code, repr=False)
     bot_name: str = "classpulse bot"
     platform: str = "janus"
     room: str = ""
@@ -51,3 +56,6 @@ class SessionSettings:
     chat_timeout_s: float = 5.0
     alerts: AlertSettings = field(default_factory=AlertSettings)
     states: StateSettings = field(default_factory=StateSettings)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "teacher_code", check_teacher_code(self.teacher_code))

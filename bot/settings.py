@@ -23,6 +23,9 @@ PORT_ENV = "CLASSPULSE_PORT"
 LOG_FORMAT_ENV = "CLASSPULSE_LOG_FORMAT"
 LOG_LEVEL_ENV = "CLASSPULSE_LOG_LEVEL"
 MODEL_REPORT_ENV = "CLASSPULSE_MODEL_REPORT"
+MAX_BOTS_ENV = "CLASSPULSE_MAX_BOTS"
+ALLOWED_MEETING_HOSTS_ENV = "CLASSPULSE_ALLOWED_MEETING_HOSTS"
+ALLOWED_HOSTS_ENV = "CLASSPULSE_ALLOWED_HOSTS"
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -69,6 +72,14 @@ class Settings:
     model_report_dir: Path | None = None
     #: ``classpulse serve`` runs bots (and the inference process); off: history only.
     run_bots: bool = True
+    #: Bots running at once (``POST /api/bots`` answers 503 beyond it).
+    max_bots: int = 10
+    #: Meeting servers bots may be sent to (lower-case host names); empty: any.
+    allowed_meeting_hosts: tuple[str, ...] = ()
+    #: ``Host`` header values the server answers (names, with or without port): a page on
+    #: another name that resolves here (DNS rebinding) gets 421. Empty: the bound address,
+    #: ``localhost`` and ``127.0.0.1``.
+    allowed_hosts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         parse_database_url(self.database_url)  # raises ValueError naming what was wrong
@@ -91,6 +102,15 @@ class Settings:
                 f"Expected a log level in {list(LOG_LEVELS)}. Received: {self.log_level!r}"
             )
         object.__setattr__(self, "log_level", self.log_level.upper())
+        if (
+            not isinstance(self.max_bots, int)
+            or isinstance(self.max_bots, bool)
+            or not 1 <= self.max_bots <= 1000
+        ):
+            raise ValueError(f"Expected max_bots from 1 to 1000. Received: {self.max_bots!r}")
+        for name in ("allowed_meeting_hosts", "allowed_hosts"):
+            hosts = tuple(h.strip().lower() for h in getattr(self, name) if h.strip())
+            object.__setattr__(self, name, hosts)
         if self.api_token is not None and len(self.api_token.strip()) < MIN_TOKEN_LENGTH:
             raise ValueError(
                 f"Expected an API token of at least {MIN_TOKEN_LENGTH} characters. "
@@ -106,6 +126,12 @@ class Settings:
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:
             return False
+
+    def host_names(self) -> frozenset[str]:
+        """The ``Host`` names this server answers (without port)."""
+        if self.allowed_hosts:
+            return frozenset(self.allowed_hosts)
+        return frozenset({self.host.lower(), "localhost", "127.0.0.1", "::1"})
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -129,6 +155,9 @@ class Settings:
             "log_format": environ.get(LOG_FORMAT_ENV, "").strip().lower() or "text",
             "log_level": environ.get(LOG_LEVEL_ENV, "").strip() or "INFO",
             "run_bots": True,
+            "max_bots": _count(environ.get(MAX_BOTS_ENV, "").strip() or "10"),
+            "allowed_meeting_hosts": _hosts(environ.get(ALLOWED_MEETING_HOSTS_ENV, "")),
+            "allowed_hosts": _hosts(environ.get(ALLOWED_HOSTS_ENV, "")),
             "model_report_dir": Path(report_text).expanduser()
             if report_text
             else default_model_report_dir(),
@@ -155,3 +184,14 @@ def _port(text: str) -> int:
     if not text.isdigit():
         raise ValueError(f"Expected {PORT_ENV} to be a port number. Received: {text!r}")
     return int(text)
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise ValueError(f"Expected {MAX_BOTS_ENV} to be a whole number. Received: {text!r}")
+    return int(text)
+
+
+def _hosts(text: str) -> tuple[str, ...]:
+    """A comma-separated list of host names."""
+    return tuple(part.strip().lower() for part in text.split(",") if part.strip())

@@ -26,14 +26,8 @@ def to_jsonable(value: Any) -> Any:
         return [to_jsonable(item) for item in value]
     if isinstance(value, datetime):
         return value.isoformat()
-    if isinstance(value, str) and value[:1] in _FORMULA_STARTS:
-        # Display names come from meeting participants: "=HYPERLINK(...)" must stay text when a
-        # teacher opens the export in a spreadsheet (CSV formula injection).
-        return "'" + value
+    # Names stay exactly as stored: formula escaping is a CSV matter (``_csv_cell``).
     return value
-
-
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def to_records(value: Any) -> list[dict[str, Any]]:

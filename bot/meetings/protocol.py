@@ -46,8 +46,12 @@ class Participant:
 
     #: Connector-made id, unique and stable while this person is present (not across reconnects).
     id: str
-    #: Display name, normalised by :func:`normalize_display_name`.
+    #: Display name, normalised by :func:`normalize_display_name`. A label for people: it
+    #: grants nothing (anyone can type any name).
     display_name: str
+    #: The platform itself vouches that this is the meeting's teacher (the built-in room's
+    #: teacher link). Janus has no such notion: there the teacher claims with a code.
+    is_host: bool = False
 
 
 @dataclass(frozen=True, slots=True)

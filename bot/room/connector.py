@@ -184,7 +184,7 @@ class BuiltinRoomConnector:
             self._end()
 
     def _member_joined(self, member: MemberInfo) -> None:
-        participant = Participant(member.id, member.display_name)
+        participant = Participant(member.id, member.display_name, is_host=member.role == "teacher")
         self._people[member.id] = participant
         self._roles[member.id] = member.role
         self._put(ParticipantJoined(participant))

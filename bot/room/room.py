@@ -130,19 +130,23 @@ class Room:
         roster everyone (the newcomer included) gets next."""
         if self.closed:
             raise ProtocolViolation(CLOSE_GOING_AWAY, "room closed")
-        if len(self._peers) >= self.settings.max_participants:
-            raise ProtocolViolation(
-                CLOSE_ROOM_FULL, f"room full ({self.settings.max_participants} people)"
-            )
-        if not self._joins.take():
-            raise ProtocolViolation(
-                CLOSE_RATE_LIMITED, "too many joins; try again in a few seconds"
-            )
+        # The teacher link first: the teacher can always get into their own class, whatever a
+        # crowd (or a flood) did to the room; teachers do not count towards the cap.
         role = "student"
         if join.teacher_token is not None:
             if not self.is_teacher_token(join.teacher_token):
                 raise ProtocolViolation(CLOSE_FORBIDDEN, "wrong teacher token")
             role = "teacher"
+        if role == "student":
+            num_students = sum(1 for p in self._peers.values() if p.info.role != "teacher")
+            if num_students >= self.settings.max_participants:
+                raise ProtocolViolation(
+                    CLOSE_ROOM_FULL, f"room full ({self.settings.max_participants} people)"
+                )
+            if not self._joins.take():
+                raise ProtocolViolation(
+                    CLOSE_RATE_LIMITED, "too many joins; try again in a few seconds"
+                )
         name = normalize_display_name(join.name)
         if role == "teacher" and self.teacher_name:
             name = self.teacher_name
@@ -162,7 +166,8 @@ class Room:
         )
         self._peers[info.id] = peer
         self._order.append(info.id)
-        logger.info("room %s: %s joined as %s (%s)", self.name, info.id, role, name)
+        logger.info("room %s: %s joined as %s", self.name, info.id, role)
+        logger.debug("room %s: %s is called %r", self.name, info.id, name)
         outbox.send(welcome(peer))
         self._emit(MemberJoined(info))
         self._refresh()

@@ -35,6 +35,7 @@ from bot.room.messages import (
 from bot.room.peer import Outbox, Peer
 from bot.room.room import Room, RoomRegistry, TokenBucket
 from bot.room.settings import RoomSettings
+from bot.web.hosts import same_origin
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,9 @@ class RoomSocket(web.WebSocketResponse):
 async def handle_room_socket(request: web.Request, registry: RoomRegistry) -> web.StreamResponse:
     """The aiohttp handler behind ``/rooms/{name}/ws``."""
     settings = registry.settings
+    if not same_origin(request):
+        # Another site's page must not join a class through the visitor's browser.
+        raise web.HTTPForbidden(text="Expected a WebSocket from this server's room page.")
     socket = RoomSocket(settings.max_message_bytes)
     await socket.prepare(request)
     room = registry.get(request.match_info["name"])

@@ -11,17 +11,19 @@ import contextlib
 import io
 import json
 import logging
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from aiohttp import web
 
-from bot.meetings.url import parse_meeting_url
+from bot.bot_options import DuplicateBotError, TooManyBotsError
+from bot.meetings.url import parse_any_meeting_url
 from bot.web import openapi, schemas
 from bot.web.bots import BotsUnavailableError, bot_json, live_meeting_ids
 from bot.web.errors import ApiError, bad_request, not_found
-from bot.web.keys import BOTS, CLOSING, SETTINGS, STORAGE
+from bot.web.keys import BOTS, CLOSING, SETTINGS, START_LOCK, STORAGE
 from bot.web.params import parse_duration, parse_time
 from storage import StudentLane, UnknownMeetingError, UnknownStudentError, write_csv
 from storage.export import to_jsonable
@@ -41,7 +43,9 @@ REPORT_SUFFIXES = {
     ".csv": "text/csv",
     ".json": "application/json",
 }
-_NEW_BOT_KEYS = {"meeting_url", "teacher", "options"}
+_NEW_BOT_KEYS = {"meeting_url", "teacher", "teacher_code", "options"}
+#: Deepest JSON nesting a request body may have (the API's bodies are two levels deep).
+MAX_JSON_DEPTH = 8
 
 
 def setup_routes(app: web.Application) -> None:
@@ -74,7 +78,7 @@ async def list_meetings(request: web.Request) -> web.Response:
     filters: dict[str, Any] = _time_window(query)
     for name in ("teacher", "room", "platform"):
         if name in query:
-            filters[name] = _text(query[name], name)
+            filters[name] = unicodedata.normalize("NFC", _text(query[name], name))
     meetings = await _in_thread(request, lambda storage: storage.meetings(**filters))
     return _answer(request, {"meetings": meetings}, meetings)
 
@@ -124,7 +128,7 @@ async def get_alerts(request: web.Request) -> web.Response:
 async def get_student_history(request: web.Request) -> web.Response:
     query = request.query
     _only(query, {"since", "until", "format"})
-    name = _text(request.match_info["name"], "name")
+    name = unicodedata.normalize("NFC", _text(request.match_info["name"], "name"))
     window = _time_window(query)
     meetings = await _in_thread(request, lambda storage: storage.student_history(name, **window))
     return _answer(request, {"display_name": name, "meetings": meetings}, meetings)
@@ -140,48 +144,109 @@ async def list_bots(request: web.Request) -> web.Response:
 
 async def start_bot(request: web.Request) -> web.Response:
     _only(request.query, set())
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise bad_request(
-            "Expected a JSON object body {meeting_url, teacher, options}. Received: invalid JSON"
-        ) from None
-    if not isinstance(body, dict):
-        raise bad_request(
-            "Expected a JSON object body {meeting_url, teacher, options}. "
-            f"Received: {type(body).__name__}"
-        )
+    body = await _json_body(request, "{meeting_url, teacher, teacher_code?, options?}")
     unknown = sorted(set(body) - _NEW_BOT_KEYS)
     if unknown:
         raise bad_request(
-            f"Expected only the keys {sorted(_NEW_BOT_KEYS)}. Received unknown: {unknown}"
+            f"Expected only the keys {sorted(_NEW_BOT_KEYS)}. Received unknown: {unknown}",
+            field=unknown[0],
         )
     for key in ("meeting_url", "teacher"):
         if not isinstance(body.get(key), str):
             raise bad_request(
-                f"Expected {key} to be a string. Received: {body.get(key)!r}", field=key
+                f"Expected {key} to be a string. Received: {body.get(key)!r:.80}", field=key
             )
-    if body["meeting_url"].strip().lower().startswith("janus+"):
-        _read(lambda: parse_meeting_url(body["meeting_url"]), "meeting_url")
-    # Other kinds (the built-in room's URLs) are checked by the manager's connectors.
+    url = body["meeting_url"]
+    meeting = _read(lambda: parse_any_meeting_url(url), "meeting_url")
+    allowed = request.app[SETTINGS].allowed_meeting_hosts
+    host = getattr(meeting, "host", None)
+    if allowed and host is not None and host.lower() not in allowed:
+        raise bad_request(
+            f"Expected a meeting on one of the hosts {list(allowed)}. Received: {host!r:.80}",
+            field="meeting_url",
+        )
     teacher = _text(body["teacher"], "teacher")
+    code = body.get("teacher_code")
+    if code is not None and not isinstance(code, str):
+        raise bad_request(
+            f"Expected teacher_code to be a string. Received: {type(code).__name__}",
+            field="teacher_code",
+        )
     options = body.get("options", {})
     if not isinstance(options, dict):
         raise bad_request(
-            f"Expected options to be a JSON object. Received: {options!r}", field="options"
+            f"Expected options to be a JSON object. Received: {options!r:.80}", field="options"
         )
-    try:
-        info = await request.app[BOTS].start(body["meeting_url"], teacher, options)
-    except BotsUnavailableError as error:
-        raise ApiError(503, str(error)) from None
-    except ValueError as error:
-        raise bad_request(str(error)) from None
+    bots = request.app[BOTS]
+    async with request.app[START_LOCK]:
+        key = meeting.redacted()
+        for info in bots.list():
+            if info.state.active and info.meeting_url == key:
+                raise _duplicate(info.bot_id, key)
+        running = sum(1 for info in bots.list() if info.state.active)
+        max_bots = request.app[SETTINGS].max_bots
+        if running >= max_bots:
+            raise ApiError(
+                503,
+                f"Expected fewer than {max_bots} bots running on this server. "
+                f"Received: a request for one more ({running} running)",
+            )
+        try:
+            info = await bots.start(url, teacher, options, teacher_code=code)
+        except DuplicateBotError as error:
+            raise _duplicate(error.bot_id, key) from None
+        except (BotsUnavailableError, TooManyBotsError) as error:
+            raise ApiError(503, str(error)) from None
+        except ValueError as error:
+            raise bad_request(str(error), field=getattr(error, "field", None)) from None
     logger.info(
         "bot %s started for %s", info.bot_id, info.meeting_url, extra={"bot_id": info.bot_id}
     )
     return web.json_response(
         bot_json(info), status=201, headers={"Location": f"/api/bots/{info.bot_id}"}
     )
+
+
+def _duplicate(bot_id: str, meeting_url: str) -> ApiError:
+    return ApiError(
+        409,
+        f"Expected one bot per meeting. Received: {meeting_url}, which bot {bot_id} is in",
+        bot_id=bot_id,
+    )
+
+
+async def _json_body(request: web.Request, shape: str) -> dict[str, Any]:
+    """The request's JSON object; 400 for invalid JSON, another type or deep nesting."""
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise bad_request(f"Expected a JSON object body {shape}. Received: invalid JSON") from None
+    except RecursionError:
+        body = None
+        depth = MAX_JSON_DEPTH + 1
+    else:
+        depth = _depth(body)
+    if depth > MAX_JSON_DEPTH:
+        raise bad_request(
+            f"Expected JSON nested at most {MAX_JSON_DEPTH} levels deep. Received: deeper"
+        )
+    if not isinstance(body, dict):
+        raise bad_request(f"Expected a JSON object body {shape}. Received: {type(body).__name__}")
+    return body
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth > MAX_JSON_DEPTH:
+                return depth
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 async def get_bot(request: web.Request) -> web.Response:

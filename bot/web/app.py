@@ -25,6 +25,7 @@ from bot.web.auth import auth_middleware, ensure_api_token
 from bot.web.bots import BotManager, UnavailableBotManager
 from bot.web.dashboard import security_headers, setup_dashboard
 from bot.web.errors import error_middleware
+from bot.web.hosts import host_middleware
 from bot.web.keys import (
     BOTS,
     CLOSING,
@@ -32,6 +33,7 @@ from bot.web.keys import (
     METRICS,
     NEW_API_TOKEN,
     SETTINGS,
+    START_LOCK,
     STORAGE,
     TOKEN_CHECK,
 )
@@ -59,7 +61,12 @@ def create_app(
     ``app[NEW_API_TOKEN]`` then holds it, to be shown once."""
     check, new_token = ensure_api_token(settings)
     app = web.Application(
-        middlewares=[security_headers, error_middleware, auth_middleware(check)],
+        middlewares=[
+            host_middleware(settings.host_names()),
+            security_headers,
+            error_middleware,
+            auth_middleware(check),
+        ],
         client_max_size=MAX_BODY_BYTES,
     )
     app[SETTINGS] = settings
@@ -68,6 +75,7 @@ def create_app(
     app[FEED] = feed if feed is not None else LiveFeed()
     app[METRICS] = metrics if metrics is not None else Metrics()
     app[CLOSING] = asyncio.Event()
+    app[START_LOCK] = asyncio.Lock()
     if storage is not None:
         app[STORAGE] = storage
     if bots is not None:
@@ -114,7 +122,9 @@ def _resources(
                 from bot.web.runtime_bots import runtime_bot_manager
 
                 rooms = app.get(_room_registry_key())  # the built-in room, when served
-                manager = runtime_bot_manager(app[STORAGE], app[FEED], app[METRICS], rooms)
+                manager = runtime_bot_manager(
+                    app[STORAGE], app[FEED], app[METRICS], rooms, max_bots=settings.max_bots
+                )
                 app[BOTS] = await stack.enter_async_context(manager)
             elif owns_bots:
                 app[BOTS] = UnavailableBotManager(app[FEED], HISTORY_ONLY)

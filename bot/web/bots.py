@@ -42,6 +42,9 @@ class BotInfo:
     meeting_url: str
     teacher: str
     state: BotState
+    #: The secret the teacher whispers to the bot (``!claim CODE``); the bot replaces it when
+    #: it was typed in the public chat, so this is the one that works now.
+    teacher_code: str = field(default="", repr=False)
     #: Unix seconds when ``start`` was called.
     started_at: float = field(default_factory=time.time)
     #: The storage meeting id (rows appear once the bot has joined).
@@ -65,9 +68,17 @@ class BotManager(Protocol):
     teacher or options they refuse (answered 400 with the message) and ``BotsUnavailableError``
     when no bot can start (503)."""
 
-    async def start(self, meeting_url: str, teacher: str, options: dict[str, Any]) -> BotInfo:
+    async def start(
+        self,
+        meeting_url: str,
+        teacher: str,
+        options: dict[str, Any],
+        teacher_code: str | None = None,
+    ) -> BotInfo:
         """Starts a bot that joins ``meeting_url`` for ``teacher``; returns at once (usually
-        ``starting``): joining goes on in the background."""
+        ``starting``): joining goes on in the background. Without ``teacher_code`` the bot
+        makes one (``BotInfo.teacher_code``). Raises ``ValueError`` for bad input (with a
+        ``field`` attribute naming it when it can)."""
         ...
 
     def list(self) -> list[BotInfo]:
@@ -102,6 +113,7 @@ def bot_json(info: BotInfo) -> dict[str, Any]:
         "state": info.state.value,
         "meeting_url": info.meeting_url,
         "teacher": info.teacher,
+        "teacher_code": info.teacher_code,
         "started_at": datetime.fromtimestamp(info.started_at, UTC).isoformat(),
         "meeting_id": info.meeting_id,
         "error": info.error,
@@ -119,7 +131,13 @@ class UnavailableBotManager:
         self._feed = feed
         self.reason = reason
 
-    async def start(self, meeting_url: str, teacher: str, options: dict[str, Any]) -> BotInfo:
+    async def start(
+        self,
+        meeting_url: str,
+        teacher: str,
+        options: dict[str, Any],
+        teacher_code: str | None = None,
+    ) -> BotInfo:
         raise BotsUnavailableError(self.reason)
 
     def list(self) -> list[BotInfo]:

@@ -24,6 +24,7 @@ ERROR_CODES = {
     409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    421: "misdirected_request",
     500: "internal_error",
     503: "unavailable",
 }

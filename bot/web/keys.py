@@ -23,3 +23,5 @@ TOKEN_CHECK = web.AppKey("token_check", TokenCheck)
 NEW_API_TOKEN: web.AppKey[str | None] = web.AppKey("new_api_token")
 #: Set when the server shuts down: open event streams end instead of holding the shutdown.
 CLOSING = web.AppKey("closing", asyncio.Event)
+#: Held while a bot is checked and started: two requests for one meeting cannot both start one.
+START_LOCK = web.AppKey("start_lock", asyncio.Lock)

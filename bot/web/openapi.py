@@ -181,7 +181,8 @@ def build_document() -> dict[str, Any]:
             },
             "post": {
                 "operationId": "startBot",
-                "summary": "Invite the bot into a meeting: it joins in the background.",
+                "summary": "Invite the bot into a meeting: it joins in the background. The answer "
+                "holds the teacher code the teacher whispers to the bot (!claim CODE).",
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": ref("NewBot")}},
@@ -190,8 +191,9 @@ def build_document() -> dict[str, Any]:
                     "201": json_answer(ref("Bot"), "The bot, usually still starting."),
                     "400": error_answer("The body, the meeting URL or an option was wrong."),
                     **UNAUTHORIZED,
+                    "409": error_answer("A bot is in this meeting already (bot_id names it)."),
                     "413": error_answer("The body is too large."),
-                    "503": error_answer("This server cannot run bots."),
+                    "503": error_answer("This server cannot run bots, or runs its maximum."),
                 },
             },
         },

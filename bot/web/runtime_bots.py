@@ -23,8 +23,14 @@ class RuntimeBotManager:
     def __init__(self, runtime: BotRuntime) -> None:
         self.runtime = runtime
 
-    async def start(self, meeting_url: str, teacher: str, options: dict[str, Any]) -> BotInfo:
-        return _info(await self.runtime.start_bot(meeting_url, teacher, options))
+    async def start(
+        self,
+        meeting_url: str,
+        teacher: str,
+        options: dict[str, Any],
+        teacher_code: str | None = None,
+    ) -> BotInfo:
+        return _info(await self.runtime.start_bot(meeting_url, teacher, options, teacher_code))
 
     def list(self) -> list[BotInfo]:
         infos = [_info(handle) for handle in self.runtime.bots()]
@@ -46,7 +52,7 @@ class RuntimeBotManager:
 
 @asynccontextmanager
 async def runtime_bot_manager(
-    storage: Storage, feed: LiveFeed, metrics: Metrics, rooms: Any = None
+    storage: Storage, feed: LiveFeed, metrics: Metrics, rooms: Any = None, *, max_bots: int = 10
 ) -> AsyncIterator[BotManager]:
     """A started runtime (writer, inference process, face detector) for the server's lifetime."""
     from bot.runtime import (
@@ -59,7 +65,9 @@ async def runtime_bot_manager(
         from bot.room.connector import builtin_connector_factory
 
         factories.append(builtin_connector_factory(rooms))
-    async with BotRuntime(storage, live=feed, connector_factories=factories) as runtime:
+    async with BotRuntime(
+        storage, live=feed, connector_factories=factories, max_bots=max_bots
+    ) as runtime:
         manager = RuntimeBotManager(runtime)
         remove = metrics.add_collector(RuntimeCollector(runtime))
         try:
@@ -110,6 +118,7 @@ def _info(handle: BotHandle) -> BotInfo:
         bot_id=handle.id,
         meeting_url=handle.meeting_url,
         teacher=handle.teacher,
+        teacher_code=session.teacher_code,
         state=state,
         started_at=handle.started_at,
         meeting_id=session.meeting_id,

@@ -207,6 +207,11 @@ def component_schemas() -> dict[str, dict[str, Any]]:
                 "description": "The meeting URL without its secrets.",
             },
             "teacher": {"type": "string"},
+            "teacher_code": {
+                "type": "string",
+                "description": "The secret the teacher whispers to the bot in the meeting chat "
+                "(!claim CODE) to receive the alerts; replaced when typed in public.",
+            },
             "started_at": {"type": "string", "format": "date-time"},
             "meeting_id": {
                 "type": ["string", "null"],
@@ -229,7 +234,15 @@ def component_schemas() -> dict[str, dict[str, Any]]:
                 "type": "string",
                 "minLength": 1,
                 "maxLength": MAX_NAME_LENGTH,
-                "description": "The teacher's display name in the meeting (alerts go to them).",
+                "description": "The teacher's display name in the meeting: a label; it grants "
+                "nothing (the teacher claims with teacher_code).",
+            },
+            "teacher_code": {
+                "type": "string",
+                "minLength": 8,
+                "maxLength": 64,
+                "description": "The secret the teacher whispers to the bot (!claim CODE); "
+                "default: a new one, returned in the answer.",
             },
             "options": {
                 "type": "object",

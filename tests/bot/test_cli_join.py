@@ -13,7 +13,7 @@ from bot.cli import main
         (["join", "http://example.test/room", "--teacher", "Ms Sato"], "Expected a meeting URL"),
         (["join", "janus+ws://127.0.0.1:8188/?room=abc", "--teacher", "Ms Sato"], "room"),
         (["join", "janus+ws://127.0.0.1:8188/?room=1234", "--teacher", "  "], "teacher"),
-        (["join", "builtin:demo", "--teacher", "T", "--alert-after", "-5"], "non-negative"),
+        (["join", "builtin:demo", "--teacher", "T", "--alert-after", "-5"], "alert_after_s"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(

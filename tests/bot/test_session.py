@@ -14,11 +14,13 @@ import numpy as np
 import pytest
 
 from bot.alerts import AlertSettings
+from bot.meetings.protocol import Participant
 from bot.session import NOTICE, MeetingSession, SessionSettings
 from engine.faces import FaceDetector
 from storage import Storage
 from tests.bot.session_fakes import FakeConnector, FakeScoringHub
 
+CODE = "k7mq-x2pa"
 VERDICTS = {
     "Ana": (0.1, 0.1, 0.8),  # confused
     "Ben": (0.9, 0.05, 0.05),  # interested
@@ -52,6 +54,7 @@ async def classroom(tmp_path: Path) -> AsyncIterator[Class]:
     scoring = FakeScoringHub(lambda label: VERDICTS.get(label.split(" (")[0], (0.9, 0.05, 0.05)))
     settings = SessionSettings(
         teacher="Ms Tanaka",
+        teacher_code=CODE,
         room="test",
         sample_period_s=0.25,
         empty_grace_s=1.5,
@@ -67,6 +70,18 @@ async def classroom(tmp_path: Path) -> AsyncIterator[Class]:
     storage.close()
 
 
+def alerts_to(connector: FakeConnector, name: str) -> list[str]:
+    return [text for text in connector.whispers_to(name) if " has looked " in text]
+
+
+def not_notice(texts: list[str]) -> list[str]:
+    return [text for text in texts if text != NOTICE]
+
+
+def claim(connector: FakeConnector, teacher: Participant) -> None:
+    connector.say(teacher, f"!claim {CODE}", whisper=True)
+
+
 async def wait_for(condition: object, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():  # type: ignore[operator]
@@ -79,22 +94,24 @@ async def test_alerts_reach_the_teacher_only(classroom: Class, face: np.ndarray)
     teacher = c.connector.arrive("Ms Tanaka", face)
     c.connector.arrive("Ana", face)
     c.connector.arrive("Ben", face)
-    await wait_for(lambda: c.connector.whispers_to("Ms Tanaka"))
+    claim(c.connector, teacher)
+    await wait_for(lambda: alerts_to(c.connector, "Ms Tanaka"))
     await asyncio.sleep(2.5)  # Ben's interest and Ana's cooldown: nothing more may come
-    alerts = c.connector.whispers_to(teacher.display_name)
+    alerts = alerts_to(c.connector, teacher.display_name)
     assert len(alerts) == 1 and alerts[0].startswith("Ana has looked confused for ")
     assert c.connector.public() == [NOTICE]
-    assert not c.connector.whispers_to("Ana") and not c.connector.whispers_to("Ben")
+    assert not not_notice(c.connector.whispers_to("Ana"))
+    assert not not_notice(c.connector.whispers_to("Ben"))
     assert "Ms Tanaka" not in c.scoring.submitted  # the teacher's video is never analysed
     assert {"Ana", "Ben"} <= set(c.scoring.submitted)
 
 
 async def test_samples_states_and_alerts_are_stored(classroom: Class, face: np.ndarray) -> None:
     c = classroom
-    c.connector.arrive("Ms Tanaka", video=False)
+    claim(c.connector, c.connector.arrive("Ms Tanaka", video=False))
     c.connector.arrive("Ana", face)
     c.connector.arrive("Nobody", None)  # a camera showing no face
-    await wait_for(lambda: c.connector.whispers_to("Ms Tanaka"))
+    await wait_for(lambda: alerts_to(c.connector, "Ms Tanaka"))
     await c.session.stop()
     await asyncio.wait_for(c.task, 10)
     c.session.writer.flush(5)
@@ -113,14 +130,15 @@ async def test_status_and_teacher_only_commands(classroom: Class, face: np.ndarr
     teacher = c.connector.arrive("Ms Tanaka", video=False)
     ana = c.connector.arrive("Ana", face)
     ben = c.connector.arrive("Ben", face)
+    claim(c.connector, teacher)
     await wait_for(lambda: c.session._persons.get("Ben") and c.session._persons["Ben"].reported)
     c.connector.say(ben, "!status")
     c.connector.say(ana, "!leave")
     await asyncio.sleep(0.5)
-    assert c.connector.whispers_to("Ben") == [] and not c.task.done()
+    assert not_notice(c.connector.whispers_to("Ben")) == [] and not c.task.done()
     c.connector.say(teacher, "!status")
-    await wait_for(lambda: c.connector.whispers_to("Ms Tanaka"))
-    status = c.connector.whispers_to("Ms Tanaka")[0]
+    await wait_for(lambda: status_to(c.connector))
+    status = status_to(c.connector)[0]
     assert status.startswith("classpulse: 2 students") and "Ben: interested" in status
     c.connector.say(teacher, "!pause")
     await asyncio.sleep(0.3)
@@ -134,9 +152,13 @@ async def test_status_and_teacher_only_commands(classroom: Class, face: np.ndarr
     assert c.session.stop_reason == "the teacher said !leave" and c.connector.left
 
 
+def status_to(connector: FakeConnector) -> list[str]:
+    return [t for t in connector.whispers_to("Ms Tanaka") if t.startswith("classpulse: 2 ")]
+
+
 async def test_opt_out_stops_analysis_and_deletes_rows(classroom: Class, face: np.ndarray) -> None:
     c = classroom
-    c.connector.arrive("Ms Tanaka", video=False)
+    claim(c.connector, c.connector.arrive("Ms Tanaka", video=False))
     ana = c.connector.arrive("Ana", face)
     c.connector.arrive("Ben", face)
     await asyncio.sleep(1.5)
@@ -146,7 +168,7 @@ async def test_opt_out_stops_analysis_and_deletes_rows(classroom: Class, face: n
     await asyncio.sleep(2.5)
     assert c.scoring.submitted.count("Ana") == submitted  # at once, not at the next batch
     assert not any(t.startswith("Ana has looked") for t in c.connector.whispers_to("Ms Tanaka"))
-    assert "opted out" in c.connector.whispers_to("Ana")[0]
+    assert "opted out" in not_notice(c.connector.whispers_to("Ana"))[0]
     c.session.writer.flush(5)
     summary = c.storage.meeting_summary(c.session.meeting_id)
     students = {s.display_name: s for s in summary.students}
@@ -179,12 +201,12 @@ async def test_rejoin_is_the_same_student_and_bot_leaves_when_alone(
 
 async def test_rejoining_keeps_the_alert_cooldown(classroom: Class, face: np.ndarray) -> None:
     c = classroom
-    c.connector.arrive("Ms Tanaka", video=False)
+    claim(c.connector, c.connector.arrive("Ms Tanaka", video=False))
     ana = c.connector.arrive("Ana", face)
-    await wait_for(lambda: c.connector.whispers_to("Ms Tanaka"))
+    await wait_for(lambda: alerts_to(c.connector, "Ms Tanaka"))
     c.connector.depart(ana)  # a network blip: Ana leaves and comes back, still confused
     await asyncio.sleep(0.3)
     c.connector.arrive("Ana", face)
     await wait_for(lambda: c.session._persons.get("Ana") and c.session._persons["Ana"].reported)
     await asyncio.sleep(3.0)  # longer than sustained_s=2: only the 60 s cooldown keeps it quiet
-    assert len(c.connector.whispers_to("Ms Tanaka")) == 1
+    assert len(alerts_to(c.connector, "Ms Tanaka")) == 1

@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.live import LiveFeed
 from bot.meetings.url import parse_meeting_url
+from bot.teacher import new_teacher_code
 from bot.web.bots import BotInfo, BotState
 from engine.types import EngagementState
 from storage import (
@@ -39,7 +40,13 @@ class FakeBotManager:
         self._last_state: dict[tuple[str, str], EngagementState] = {}
         self.closed = False
 
-    async def start(self, meeting_url: str, teacher: str, options: dict[str, Any]) -> BotInfo:
+    async def start(
+        self,
+        meeting_url: str,
+        teacher: str,
+        options: dict[str, Any],
+        teacher_code: str | None = None,
+    ) -> BotInfo:
         url = parse_meeting_url(meeting_url)
         unknown = sorted(set(options) - OPTIONS)
         if unknown:
@@ -60,6 +67,7 @@ class FakeBotManager:
             bot_id=uuid.uuid4().hex[:12],
             meeting_url=url.redacted(),
             teacher=teacher,
+            teacher_code=teacher_code or new_teacher_code(),
             state=BotState.RUNNING,
             meeting_id=meeting_id,
         )

@@ -86,8 +86,9 @@ async def test_metrics_endpoint_counts_running_bots(client: TestClient) -> None:
     assert response.status == 200
     assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     assert parse(await response.text())["classpulse_bots_running"] == 0
-    for _ in range(2):
-        await client.post("/api/bots", json={"meeting_url": JANUS_URL, "teacher": "T"})
+    for room in ("1234", "1235"):  # one bot per meeting: two meetings
+        url = JANUS_URL.replace("room=1234", f"room={room}")
+        await client.post("/api/bots", json={"meeting_url": url, "teacher": "T"})
     assert parse(await (await client.get("/metrics")).text())["classpulse_bots_running"] == 2
 
 
@@ -100,6 +101,7 @@ def test_runtime_collector_copies_writer_inference_and_bot_figures(writer: Write
             meeting_id="m",
             stop_reason=None,
             paused=False,
+            teacher_code="k7mq-x2pa",
         )
         return SimpleNamespace(
             id=state,

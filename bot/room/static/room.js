@@ -6,9 +6,13 @@
 
 const config = JSON.parse(document.querySelector('meta[name="classpulse-room"]').content);
 // The teacher link carries its token in the fragment (#teacher=…), never sent to the server in a
-// request line or Referer; ?teacher=… is accepted too.
+// request line or Referer. It is taken out of the address bar at once: not in the history, not on
+// a screen shared with the class; this tab keeps it for a reload.
+const teacherKey = `classpulse-teacher-${config.room}`;
 const teacherToken =
-  new URLSearchParams(location.hash.slice(1)).get("teacher") || new URLSearchParams(location.search).get("teacher");
+  new URLSearchParams(location.hash.slice(1)).get("teacher") || sessionStorage.getItem(teacherKey);
+if (teacherToken) sessionStorage.setItem(teacherKey, teacherToken);
+if (location.hash) history.replaceState(null, "", location.pathname);
 const $ = (id) => document.getElementById(id);
 
 // What the page knows, readable by tests over the DevTools protocol.

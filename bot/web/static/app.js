@@ -310,6 +310,7 @@ async function botsView() {
   const message = el("p", { class: "error", role: "alert" });
   const url = el("input", { name: "meeting_url", required: true, size: 60, placeholder: "janus+ws://HOST:8188/?room=1234" });
   const teacher = el("input", { name: "teacher", required: true, placeholder: "your name in the meeting" });
+  const code = el("input", { name: "teacher_code", placeholder: "made for you when empty", autocomplete: "off" });
   const options = el("textarea", { name: "options", rows: 2, cols: 60, placeholder: "{} (options as JSON)" });
   const form = el(
     "form",
@@ -320,7 +321,9 @@ async function botsView() {
         message.textContent = "";
         try {
           const parsed = options.value.trim() ? JSON.parse(options.value) : {};
-          await sendJson("POST", api("bots"), { meeting_url: url.value, teacher: teacher.value, options: parsed });
+          const body = { meeting_url: url.value, teacher: teacher.value, options: parsed };
+          if (code.value.trim()) body.teacher_code = code.value.trim();
+          await sendJson("POST", api("bots"), body);
           await drawBots();
         } catch (error) {
           message.textContent = error.message;
@@ -329,6 +332,7 @@ async function botsView() {
     },
     el("label", {}, "Meeting URL ", url),
     el("label", {}, "Teacher ", teacher),
+    el("label", {}, "Teacher code ", code),
     el("label", {}, "Options ", options),
     el("button", { type: "submit" }, "Invite the bot"),
   );
@@ -339,7 +343,7 @@ async function botsView() {
         ? el(
             "table",
             {},
-            el("thead", {}, el("tr", {}, ["Bot", "State", "Meeting", "Teacher", "Started", "Alerts", ""].map((h) => el("th", {}, h)))),
+            el("thead", {}, el("tr", {}, ["Bot", "State", "Meeting", "Teacher", "Teacher code", "Started", "Alerts", ""].map((h) => el("th", {}, h)))),
             el(
               "tbody",
               {},
@@ -351,6 +355,8 @@ async function botsView() {
                   el("td", {}, el("span", { class: `badge ${bot.state}` }, bot.state), bot.paused ? " (paused)" : "", bot.error || bot.stop_reason ? ` ${bot.error || bot.stop_reason}` : ""),
                   el("td", {}, bot.meeting_id ? el("a", { href: meetingHref(bot.meeting_id) }, bot.meeting_url) : bot.meeting_url),
                   el("td", {}, bot.teacher),
+                  // The teacher whispers "!claim CODE" to the bot in the meeting chat.
+                  el("td", { class: "teacher-code", title: "whisper !claim CODE to the bot" }, el("code", {}, bot.teacher_code || "")),
                   el("td", {}, when(bot.started_at)),
                   el("td", { class: "number" }, bot.num_alerts),
                   el("td", {}, ["starting", "running"].includes(bot.state) ? el("button", { type: "button", onclick: () => sendJson("DELETE", api(`bots/${encodeURIComponent(bot.id)}`)).then(drawBots, failed) }, "Leave") : ""),
