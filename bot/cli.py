@@ -22,14 +22,17 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train",
         help="train the CNN-LSTM (CNN on stills, then LSTM on sequences of its embeddings)",
-        description="Train on one or more datasets (FER2013 CSV [+ FER+ votes beside it], JAFFE, CK+, "
-        "class folders). Resumes from --run-dir when interrupted.",
+        description="Without --data: the shipped recipe (FER2013 + FER+, JAFFE and Taiwanese "
+        "training subjects under $CLASSPULSE_DATASETS; validation carved out of the training rows "
+        "and subjects; see engine/training/recipe.py). With --data: any datasets (FER2013 CSV "
+        "[+ FER+ votes beside it], JAFFE, Taiwanese, CK+, class folders), validation carved out of "
+        "their training rows. Resumes from --run-dir when interrupted.",
     )
     parser.add_argument(
         "--data",
         action="append",
         default=None,
-        help="dataset file or folder (repeatable); default: $CLASSPULSE_DATASETS/fer2013",
+        help="dataset file or folder (repeatable); default: the shipped recipe's datasets",
     )
     parser.add_argument(
         "--run-dir", type=Path, default=Path("runs/train"), help="checkpoints, history, curves"
@@ -38,9 +41,14 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
         "--output", type=Path, default=None, help="model file (default RUN_DIR/model.keras)"
     )
     parser.add_argument(
-        "--epochs", type=int, default=100, help="maximum epochs per stage (default 100)"
+        "--epochs",
+        type=int,
+        default=None,
+        help="maximum epochs per stage (recipe: 40; --data: 100)",
     )
-    parser.add_argument("--patience", type=int, default=8, help="early-stopping patience in epochs")
+    parser.add_argument(
+        "--patience", type=int, default=None, help="early-stopping patience (recipe: 6; --data: 8)"
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument(
@@ -50,16 +58,27 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    if not args.data:
+        from engine.training.recipe import Recipe, train_recipe
+
+        recipe = Recipe(
+            epochs=args.epochs or Recipe.epochs,
+            patience=args.patience or Recipe.patience,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+        )
+        train_recipe(recipe, args.run_dir, datasets_dir(), args.output)
+        return 0
+
     from engine.training.pipeline import TrainingOptions, train_model
 
-    data = tuple(args.data or [str(datasets_dir() / "fer2013")])
     train_model(
         TrainingOptions(
-            data=data,
+            data=tuple(args.data),
             run_dir=args.run_dir,
             output=args.output or args.run_dir / "model.keras",
-            epochs=args.epochs,
-            patience=args.patience,
+            epochs=args.epochs or 100,
+            patience=args.patience or 8,
             batch_size=args.batch_size,
             learning_rate=args.learning_rate,
             mapping=args.mapping,
@@ -73,14 +92,17 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "evaluate",
         help="accuracy, precision, recall, F1, confusion matrix and plots on any dataset",
-        description="Evaluate a model on datasets; FER2013 is evaluated on its PublicTest split, "
-        "datasets without a split on all of their faces.",
+        description="Without --data: the held-out report of the shipped recipe's test sets (FER2013 "
+        "PublicTest with FER and FER+ labels, JAFFE and Taiwanese test subjects through the live "
+        "crop path, framing stability, operating point); `classpulse evaluate --output "
+        "engine/weights/report` regenerates the shipped report. With --data: FER2013 on its test "
+        "rows (PublicTest, PrivateTest), datasets without a split on all of their faces.",
     )
     parser.add_argument(
         "--data",
         action="append",
         default=None,
-        help="dataset file or folder (repeatable); default: FER2013 and JAFFE under $CLASSPULSE_DATASETS",
+        help="dataset file or folder (repeatable); default: the recipe's held-out test sets",
     )
     parser.add_argument(
         "--model", type=Path, default=None, help="model file (default: shipped weights)"
@@ -98,18 +120,39 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from engine.datasets import load_mapping, read_dataset
     from engine.evaluation import evaluate, markdown_table, write_report
     from engine.model import EmotionModel, default_weights_path
 
-    paths = args.data or [str(datasets_dir() / "fer2013"), str(datasets_dir() / "jaffe")]
     model = EmotionModel.load(args.model)
     mapping = load_mapping(args.mapping)
+    if not args.data:
+        from engine.training.corpus import load_corpus
+        from engine.training.report import heldout_report
+
+        corpus = load_corpus(datasets_dir())
+        figures = heldout_report(
+            model, args.model or default_weights_path(), corpus, mapping, args.output
+        )
+        sets = figures["sets"]
+        assert isinstance(sets, dict)
+        for name, row in sets.items():
+            print(
+                f"{name}: macro-F1 {row['macro_f1']:.3f}, confused recall {row['recall_confused']:.2f}"
+            )
+        print(f"framing stability {figures['framing_stability']:.3f}")
+        print(f"report: {args.output / 'report.md'}")
+        return 0
     evaluations = []
-    for path in paths:
+    for path in args.data:
         dataset = read_dataset(path)
-        if "test" in set(dataset.splits):
-            dataset = dataset.subset(dataset.splits == "test", f"{dataset.name} test split")
+        held_out = np.isin(dataset.splits, ["test", "private"])
+        if held_out.any():
+            dataset = dataset.subset(
+                held_out, f"{dataset.name} test rows (PublicTest, PrivateTest)"
+            )
         evaluation = evaluate(model, dataset, mapping)
         print(markdown_table(evaluation), "\n", flush=True)
         evaluations.append(evaluation)

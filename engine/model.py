@@ -31,12 +31,21 @@ MAX_BATCH = 256
 WEIGHTS_FILE = "emotion_cnn_lstm.keras"
 
 
-def build_frame_encoder() -> keras.Model:
-    """(48, 48, 1) → (2048,): the per-frame CNN. 'valid' convolutions keep the flatten at 2048."""
+def build_frame_encoder(batch_norm: bool = False) -> keras.Model:
+    """(48, 48, 1) → (2048,): the per-frame CNN. 'valid' convolutions keep the flatten at 2048.
+
+    ``batch_norm`` puts batch normalisation between each convolution and its ReLU (1,792
+    parameters more): it trains in fewer epochs and is folded into plain arithmetic at inference.
+    """
     inputs = keras.Input((FACE_SIZE, FACE_SIZE, 1), name="face")
     x = inputs
     for index, filters in enumerate((32, 64, 128), start=1):
-        x = layers.Conv2D(filters, 3, activation="relu", name=f"conv{index}")(x)
+        if batch_norm:
+            x = layers.Conv2D(filters, 3, use_bias=False, name=f"conv{index}")(x)
+            x = layers.BatchNormalization(name=f"norm{index}")(x)
+            x = layers.ReLU(name=f"relu{index}")(x)
+        else:
+            x = layers.Conv2D(filters, 3, activation="relu", name=f"conv{index}")(x)
         x = layers.MaxPooling2D(2, name=f"pool{index}")(x)
     outputs = layers.Flatten(name="flatten")(x)
     return keras.Model(inputs, outputs, name="frame_encoder")

@@ -7,9 +7,12 @@ import numpy as np
 
 from engine.types import FACE_SIZE, Box
 
-#: Fraction of the detector's box added on every side before cropping. Haar boxes are tight
-#: around eyes-nose-mouth; FER2013 crops include forehead and chin, so we widen a little.
-DEFAULT_MARGIN = 0.2
+#: Fraction of the detector's box added on every side before cropping, chosen so a live crop is
+#: framed like the FER2013 faces the model learns from: the live detector (Haar ``alt2``) run on
+#: 1,000 FER2013 faces (upscaled 4×, on a padded canvas) finds a box whose side is 1.02 of the
+#: face's frame (median; quartiles 0.96–1.10; 729 found). The old 0.2 made live crops 1.4× looser
+#: than anything the model had seen; training jitters the framing by ±15 % around this.
+DEFAULT_MARGIN = 0.01
 
 
 def check_faces(faces: np.ndarray, *, ndim: int, name: str = "faces") -> None:

@@ -9,11 +9,13 @@ from engine.datasets.base import (
     FaceDataset,
     load_mapping,
     split_by_subject,
+    split_groups,
     state_matrix,
     to_states,
 )
-from engine.datasets.fer2013 import read_fer2013
-from engine.datasets.folders import read_ckplus, read_class_folders, read_jaffe
+from engine.datasets.fer2013 import read_fer2013, read_fer2013_both
+from engine.datasets.folders import read_ckplus, read_class_folders, read_jaffe, read_jaffe_photos
+from engine.datasets.taiwanese import read_taiwanese, read_taiwanese_photos
 
 __all__ = [
     "EMOTIONS",
@@ -23,13 +25,18 @@ __all__ = [
     "read_class_folders",
     "read_dataset",
     "read_fer2013",
+    "read_fer2013_both",
     "read_jaffe",
+    "read_jaffe_photos",
+    "read_taiwanese",
+    "read_taiwanese_photos",
     "split_by_subject",
+    "split_groups",
     "state_matrix",
     "to_states",
 ]
 
-DATASET_KINDS = ("auto", "fer2013", "jaffe", "ckplus", "folders")
+DATASET_KINDS = ("auto", "fer2013", "jaffe", "taiwanese", "ckplus", "folders")
 
 
 def read_dataset(
@@ -56,6 +63,8 @@ def read_dataset(
         return read_fer2013(path, ferplus)
     if kind == "jaffe":
         return read_jaffe(path)
+    if kind == "taiwanese":
+        return read_taiwanese(path)
     if kind == "ckplus":
         return read_ckplus(path)
     return read_class_folders(path)
@@ -70,6 +79,8 @@ def _guess_kind(path: Path) -> str:
         return "fer2013"
     if any(p.name.endswith((".tiff", ".tif")) and p.name.count(".") == 3 for p in path.iterdir()):
         return "jaffe"
+    if (path / "faces").is_dir() and (path / "ratings.csv").is_file():
+        return "taiwanese"
     if any("S0" in p.name or "S1" in p.name for p in path.glob("*/*")):
         return "ckplus"
     return "folders"

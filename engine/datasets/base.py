@@ -139,10 +139,21 @@ def split_by_subject(
 ) -> tuple[FaceDataset, FaceDataset]:
     """The dataset's own split when it has one, else ~80/20 by subject so nobody is in both.
 
-    Faces without a subject are their own group (the best a folder of anonymous files allows).
+    A dataset with its own split (FER2013's ``Usage``: Training, PublicTest, PrivateTest) gives
+    its training rows and its other rows; it never falls back to a random split, which would put
+    test faces into training. Faces without a subject are their own group (the best a folder of
+    anonymous files allows).
     """
-    if np.all(np.isin(dataset.splits, ["train", "test"])) and len(set(dataset.splits)) == 2:
-        return dataset.subset(dataset.splits == "train"), dataset.subset(dataset.splits == "test")
+    if np.all(dataset.splits != "") and np.any(dataset.splits == "train"):
+        is_train = dataset.splits == "train"
+        return dataset.subset(is_train), dataset.subset(~is_train)
+    return split_groups(dataset, test_fraction, seed)
+
+
+def split_groups(
+    dataset: FaceDataset, test_fraction: float = 0.2, seed: int = 0
+) -> tuple[FaceDataset, FaceDataset]:
+    """~``test_fraction`` of the subjects (of the faces, where subjects are unknown) held out."""
     groups = np.array(
         [s if s else f"__face{i}" for i, s in enumerate(dataset.subjects)], dtype=object
     )

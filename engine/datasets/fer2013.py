@@ -82,6 +82,34 @@ def read_fer2013(csv_path: str | Path, ferplus_path: str | Path | None = None) -
     )
 
 
+def read_fer2013_both(
+    csv_path: str | Path, ferplus_path: str | Path
+) -> tuple[FaceDataset, FaceDataset]:
+    """The same faces twice, over ``EMOTIONS``: FER's own one-hot labels and FER+'s vote shares.
+
+    Rows FER+ drops (mostly ``unknown`` / not a face) are dropped from both, so the two are
+    row-aligned; training blends them and evaluation reports each.
+    """
+    fer = read_fer2013(csv_path)
+    with _open_text(Path(csv_path)) as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        usages = [row[2].strip() for row in reader]
+    votes, keep = _read_ferplus(Path(ferplus_path), usages)
+    order = [EMOTIONS.index(name) for name in FERPLUS_COLUMNS.values()]
+    plus = np.zeros((len(fer), len(EMOTIONS)), np.float32)
+    plus[:, order] = votes
+    plus = plus[keep] / plus[keep].sum(axis=1, keepdims=True)
+    own = np.zeros((len(fer), len(EMOTIONS)), np.float32)
+    own[:, [EMOTIONS.index(name) for name in FER_EMOTIONS]] = fer.labels
+    own = own[keep]
+    faces, subjects, splits = fer.faces[keep], fer.subjects[keep], fer.splits[keep]
+    return (
+        FaceDataset("fer2013", faces, own, EMOTIONS, subjects, splits),
+        FaceDataset("fer2013+ferplus", faces, plus, EMOTIONS, subjects, splits),
+    )
+
+
 def _read_ferplus(path: Path, usages: list[str]) -> tuple[np.ndarray, np.ndarray]:
     with open(path, encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle)

@@ -9,7 +9,7 @@ import numpy as np
 from tqdm import tqdm
 
 from engine.datasets.base import EMOTIONS, FaceDataset, canonical_label
-from engine.datasets.images import face_crop_from_photo, read_gray
+from engine.datasets.images import PhotoFace, face_crop_from_photo, photo_face, read_gray
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm"}
 JAFFE_NAME = re.compile(r"^(?P<subject>[A-Z]{2})\.(?P<code>[A-Z]{2})\d+\.\d+\.tiff?$")
@@ -17,7 +17,10 @@ CKPLUS_SUBJECT = re.compile(r"(S\d{3})")
 
 
 def _crops(paths: list[Path], desc: str) -> np.ndarray:
-    faces = [face_crop_from_photo(read_gray(p)) for p in tqdm(paths, desc=desc, leave=False)]
+    faces = [
+        face_crop_from_photo(read_gray(p))
+        for p in tqdm(paths, desc=desc, leave=False, disable=None)
+    ]
     return np.stack(faces) if faces else np.zeros((0, 48, 48), np.uint8)
 
 
@@ -50,6 +53,38 @@ def read_jaffe(root: str | Path) -> FaceDataset:
         np.array(subjects),
         np.array([""] * len(paths)),
     )
+
+
+def read_jaffe_photos(root: str | Path) -> tuple[FaceDataset, list[PhotoFace]]:
+    """JAFFE through the live crop path, with each photo and its box (for framing tests).
+
+    Photos in which the live detector finds no face are left out: the bot would never score them.
+    """
+    root = Path(root)
+    rows, photos = [], []
+    for path in sorted(root.iterdir()):
+        match = JAFFE_NAME.match(path.name)
+        if match is None:
+            continue
+        photo = photo_face(read_gray(path))
+        if photo.box is None:
+            continue
+        rows.append((match["subject"], canonical_label(match["code"])))
+        photos.append(photo)
+    if not rows:
+        raise ValueError(
+            f"Expected JAFFE files named like 'KA.AN1.39.tiff' with a findable face in {root}. "
+            "Received: none"
+        )
+    dataset = FaceDataset(
+        "jaffe",
+        np.stack([p.crop for p in photos]),
+        _one_hot([e for _, e in rows], EMOTIONS),
+        EMOTIONS,
+        np.array([s for s, _ in rows]),
+        np.array([""] * len(rows)),
+    )
+    return dataset, photos
 
 
 def read_class_folders(

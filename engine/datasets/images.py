@@ -1,25 +1,28 @@
-"""Reading face photos from disk: decode gray, find the face, crop it to 48×48."""
+"""Reading face photos from disk: decode gray, find the face with the live detector, crop to 48×48.
+
+A photo's face goes through the same ``FaceDetector.detect`` and ``crop_face`` (same cascade,
+settings and margin) as a face in a meeting, so training, evaluation and the bot see the same
+framing: a model scored on crops made another way would be scored on something the bot never sees.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from engine.faces import FaceDetector
 from engine.preprocess import crop_face
 from engine.types import FACE_SIZE, Box
 
 
 @lru_cache(maxsize=1)
-def _frontal_face_cascade() -> cv2.CascadeClassifier:
-    folder = cv2.data.haarcascades  # type: ignore[attr-defined]
-    path = Path(folder) / "haarcascade_frontalface_default.xml"
-    cascade = cv2.CascadeClassifier(str(path))
-    if cascade.empty():
-        raise RuntimeError(f"Expected a Haar cascade at {path}. Received: an empty classifier")
-    return cascade
+def live_detector() -> FaceDetector:
+    """The bot's detector with its default settings (one per process)."""
+    return FaceDetector()
 
 
 def read_gray(path: Path) -> np.ndarray:
@@ -29,22 +32,38 @@ def read_gray(path: Path) -> np.ndarray:
     return image
 
 
-def face_crop_from_photo(gray: np.ndarray) -> np.ndarray:
-    """48×48 crop of the largest detected face; the centre square when none is found.
+@dataclass(frozen=True, slots=True, eq=False)
+class PhotoFace:
+    """A photo, the face box the live detector found in it (``None``: no face found) and the crop."""
+
+    gray: np.ndarray
+    box: Box | None
+    crop: np.ndarray
+
+
+def find_face(gray: np.ndarray) -> Box | None:
+    """The largest face the live detector finds in a whole photo, or ``None``."""
+    boxes = live_detector().detect(gray)
+    return max(boxes, key=lambda b: b.area) if boxes else None
+
+
+def photo_face(gray: np.ndarray) -> PhotoFace:
+    """The live path's crop of a photo's largest face; the centre square when none is found.
 
     Images already 48×48 (or smaller than a face detector can use) are taken as crops as they are.
     """
     height, width = gray.shape
     if max(height, width) <= 2 * FACE_SIZE:
-        return cv2.resize(gray, (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA)
-    min_side = max(24, min(height, width) // 5)
-    found = _frontal_face_cascade().detectMultiScale(
-        gray, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side)
-    )
-    if len(found):
-        x, y, w, h = max(found, key=lambda b: int(b[2]) * int(b[3]))
-        box = Box(int(x), int(y), int(w), int(h))
-    else:
-        side = min(height, width)
-        box = Box((width - side) // 2, (height - side) // 2, side, side)
-    return crop_face(gray, box)
+        crop = cv2.resize(gray, (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA)
+        return PhotoFace(gray, Box(0, 0, width, height), crop)
+    box = find_face(gray)
+    if box is not None:
+        return PhotoFace(gray, box, crop_face(gray, box))
+    side = min(height, width)
+    centre = Box((width - side) // 2, (height - side) // 2, side, side)
+    return PhotoFace(gray, None, crop_face(gray, centre, margin=0.0))
+
+
+def face_crop_from_photo(gray: np.ndarray) -> np.ndarray:
+    """48×48 crop of the photo's largest face as the live path makes it (see ``photo_face``)."""
+    return photo_face(gray).crop

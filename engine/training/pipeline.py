@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from engine.datasets import FaceDataset, load_mapping, read_dataset, split_by_subject
+from engine.datasets import FaceDataset, load_mapping, read_dataset, split_by_subject, split_groups
 from engine.model import EmotionModel, build_cnn_lstm
 from engine.training.plots import plot_training_curves
 from engine.training.sequences import train_sequences
@@ -72,7 +72,9 @@ def train_model(options: TrainingOptions) -> EmotionModel:
     run_dir.mkdir(parents=True, exist_ok=True)
     print(f"classpulse train: {describe_devices()}; run folder {run_dir}", flush=True)
     mapping = load_mapping(options.mapping)
-    splits = [split_by_subject(read_dataset(path)) for path in options.data]
+    # Validation (early stopping, checkpoint choice) is carved out of each dataset's training rows
+    # or subjects; its test rows (FER2013's PublicTest) stay unseen for ``classpulse evaluate``.
+    splits = [split_groups(split_by_subject(read_dataset(path))[0], 0.1) for path in options.data]
     train = concat_datasets([s[0] for s in splits])
     validation = concat_datasets([s[1] for s in splits])
     print(f"train: {len(train)} faces, validation: {len(validation)} faces", flush=True)

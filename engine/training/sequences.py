@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import cv2
 import keras
 import numpy as np
 from tqdm import tqdm
@@ -20,25 +19,9 @@ from tqdm import tqdm
 from engine.datasets import FaceDataset, state_matrix
 from engine.model import SEQUENCE_LENGTH, build_sequence_head
 from engine.preprocess import preprocess_faces
+from engine.training.augment import augment_faces
 from engine.training.callbacks import StateMacroF1, standard_callbacks
 from engine.training.stills import state_balancing_weights
-
-
-def jitter_faces(faces: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Random small affine moves, flips, gamma and noise: what a webcam does between frames."""
-    out = np.empty_like(faces)
-    for index, face in enumerate(faces):
-        angle = rng.uniform(-8, 8)
-        scale = rng.uniform(0.92, 1.08)
-        matrix = np.asarray(cv2.getRotationMatrix2D((23.5, 23.5), angle, scale), np.float64)
-        matrix[:, 2] += rng.uniform(-3, 3, size=2)
-        moved = cv2.warpAffine(face, matrix, (48, 48), borderMode=cv2.BORDER_REPLICATE)
-        if rng.random() < 0.5:
-            moved = moved[:, ::-1]
-        gamma = rng.uniform(0.7, 1.4)
-        lit = 255.0 * (moved.astype(np.float64) / 255.0) ** gamma
-        out[index] = np.clip(lit + rng.normal(0, 4, moved.shape), 0, 255).astype(np.uint8)
-    return out
 
 
 def embed_variants(
@@ -55,7 +38,7 @@ def embed_variants(
         ):
             part = faces[start : start + batch]
             if variant:
-                part = jitter_faces(part, rng)
+                part = augment_faces(part, rng)
             out[start : start + batch, variant] = np.asarray(
                 encoder(preprocess_faces(part), training=False)
             )
@@ -73,6 +56,7 @@ class SequenceBatches(keras.utils.PyDataset):
         sequence_length: int = SEQUENCE_LENGTH,
         batch_size: int = 64,
         change_fraction: float = 0.4,
+        balancing_power: float = 0.5,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -82,7 +66,7 @@ class SequenceBatches(keras.utils.PyDataset):
         self.batch_size = batch_size
         self.change_fraction = change_fraction
         self.rng = np.random.default_rng(seed)
-        weights = state_balancing_weights(states)
+        weights = state_balancing_weights(states, balancing_power)
         self.last_probabilities = weights / weights.sum()
 
     def __len__(self) -> int:
@@ -120,6 +104,7 @@ def train_sequences(
     batch_size: int = 64,
     learning_rate: float = 1e-3,
     num_variants: int = 4,
+    balancing_power: float = 0.5,
     verbose: int = 1,
 ) -> keras.Model:
     """Train (or resume) stage 2 in ``run_dir``; returns the best LSTM head."""
@@ -141,7 +126,9 @@ def train_sequences(
     )
     x_val = held_sequences(val_embeddings)
     head.fit(
-        SequenceBatches(train_embeddings, train_states, batch_size=batch_size),
+        SequenceBatches(
+            train_embeddings, train_states, batch_size=batch_size, balancing_power=balancing_power
+        ),
         epochs=epochs,
         validation_data=(x_val, val_states),
         callbacks=[

@@ -45,19 +45,32 @@ def synthetic_face(rng: np.random.Generator, expression: int, size: int = 48) ->
 
 
 def write_fer2013(
-    folder: Path, num_train: int = 48, num_test: int = 24, seed: int = 0, gzipped: bool = True
+    folder: Path,
+    num_train: int = 48,
+    num_test: int = 24,
+    seed: int = 0,
+    gzipped: bool = True,
+    num_private: int = 0,
 ) -> tuple[Path, Path]:
-    """fer2013.csv(.gz) + fer2013new.csv; emotions 3 (happy), 4 (sad), 0 (angry) in turn."""
+    """fer2013.csv(.gz) + fer2013new.csv; emotions 3 (happy), 4 (sad), 0 (angry) in turn.
+
+    Rows are Training, then PublicTest, then ``num_private`` PrivateTest (Kaggle's full file)."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     csv_path = folder / ("fer2013.csv.gz" if gzipped else "fer2013.csv")
     rows, votes = [], []
     codes = (3, 4, 0)  # happy → interested, sad → bored, angry → confused
     ferplus_column = {3: 1, 4: 3, 0: 4}  # happiness, sadness, anger: index among the 10 votes
-    for index in range(num_train + num_test):
+    for index in range(num_train + num_test + num_private):
         expression = index % 3
         face = synthetic_face(rng, expression)
-        usage = "Training" if index < num_train else "PublicTest"
+        usage = (
+            "Training"
+            if index < num_train
+            else "PublicTest"
+            if index < num_train + num_test
+            else "PrivateTest"
+        )
         rows.append([codes[expression], " ".join(map(str, face.ravel())), usage])
         vote = [0] * 10
         vote[ferplus_column[codes[expression]]] = 8

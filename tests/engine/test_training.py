@@ -97,7 +97,7 @@ def test_evaluate_writes_report_and_figures(trained: tuple[Path, Path]) -> None:
     assert code == 0
     report = (output / "report.md").read_text()
     assert "macro-F1" in report and "majority-class baseline" in report
-    assert "fer2013+ferplus test split" in report and "jaffe" in report
+    assert "fer2013+ferplus test rows (PublicTest, PrivateTest)" in report and "jaffe" in report
     for name in ("confusion_jaffe.png", "per_class_jaffe.png", "training_curves.png"):
         assert (output / name).stat().st_size > 5_000
 

@@ -1,0 +1,170 @@
+"""Held-out scoring of a model: the test sets once, framing stability, the operating point.
+
+``python -m engine.training.heldout --model FILE [--log NAME]`` prints one experiment row and,
+with ``--log``, appends it to ``engine/weights/report/experiments.md``. The shipped model's report
+is regenerated with ``classpulse evaluate`` (which calls ``heldout_report``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.datasets import FaceDataset, load_mapping, state_matrix
+from engine.datasets.images import PhotoFace
+from engine.model import EmotionModel
+from engine.preprocess import crop_face
+from engine.settings_paths import datasets_dir
+from engine.training.corpus import Corpus, HeldOut, load_corpus
+from engine.training.metrics import ClassificationReport, classification_report
+from engine.types import CLASSES, Box
+
+#: How the live tracker moves a face's box between detections: template following shifts it by
+#: a few pixels (≈ ±5 % of the side) and each re-detection changes its size (≈ ±8 %).
+JITTER_SHIFT = 0.05
+JITTER_SCALE = 0.08
+NUM_JITTERS = 6
+
+
+@dataclass(frozen=True)
+class SetScore:
+    name: str
+    num_faces: int
+    report: ClassificationReport
+
+    @property
+    def confused_recall(self) -> float:
+        return float(self.report.recall[CLASSES.index("confused")])
+
+    def as_dict(self) -> dict[str, float | int | str]:
+        r = self.report
+        return {
+            "name": self.name,
+            "faces": self.num_faces,
+            "accuracy": round(r.accuracy, 4),
+            "macro_f1": round(r.macro_f1, 4),
+            **{f"f1_{c}": round(float(v), 4) for c, v in zip(CLASSES, r.f1, strict=True)},
+            **{f"recall_{c}": round(float(v), 4) for c, v in zip(CLASSES, r.recall, strict=True)},
+        }
+
+
+def true_states(dataset: FaceDataset, mapping: dict[str, str]) -> np.ndarray:
+    return (dataset.labels @ state_matrix(dataset.label_names, mapping)).argmax(axis=1)
+
+
+def predict(model: EmotionModel, faces: np.ndarray, flip: bool = False) -> np.ndarray:
+    """Probabilities of faces read as stills; ``flip`` averages with the mirrored faces."""
+    probabilities = model.predict_faces(faces)
+    if flip:
+        mirrored = np.ascontiguousarray(faces[:, :, ::-1])
+        probabilities = (probabilities + model.predict_faces(mirrored)) / 2.0
+    return probabilities
+
+
+def score_set(
+    model: EmotionModel, name: str, held: HeldOut, mapping: dict[str, str], flip: bool = False
+) -> SetScore:
+    truth = true_states(held.dataset, mapping)
+    predicted = predict(model, held.dataset.faces, flip).argmax(axis=1)
+    return SetScore(name, len(truth), classification_report(truth, predicted, CLASSES))
+
+
+def jittered_box(box: Box, rng: np.random.Generator) -> Box:
+    side = max(box.width, box.height)
+    scale = rng.uniform(1 - JITTER_SCALE, 1 + JITTER_SCALE)
+    dx, dy = rng.uniform(-JITTER_SHIFT, JITTER_SHIFT, size=2) * side
+    width, height = max(2, round(box.width * scale)), max(2, round(box.height * scale))
+    cx, cy = box.x + box.width / 2 + dx, box.y + box.height / 2 + dy
+    return Box(round(cx - width / 2), round(cy - height / 2), width, height)
+
+
+def framing_stability(model: EmotionModel, photos: list[PhotoFace], seed: int = 0) -> float:
+    """Share of faces whose predicted state is the same for every jittered crop of their box."""
+    usable = [p for p in photos if p.box is not None]
+    if not usable:
+        return float("nan")
+    rng = np.random.default_rng(seed)
+    crops = []
+    for photo in usable:
+        assert photo.box is not None
+        crops.append(photo.crop)
+        crops += [crop_face(photo.gray, jittered_box(photo.box, rng)) for _ in range(NUM_JITTERS)]
+    states = model.predict_faces(np.stack(crops)).argmax(axis=1).reshape(len(usable), -1)
+    return float(np.mean(np.all(states == states[:, :1], axis=1)))
+
+
+def heldout_scores(
+    model: EmotionModel, corpus: Corpus, mapping: dict[str, str], flip: bool = False
+) -> dict[str, object]:
+    """Every test set's scores and framing stability over the photo test sets (the live crop)."""
+    sets = {name: score_set(model, name, held, mapping, flip) for name, held in corpus.test.items()}
+    photos = [p for held in corpus.test.values() for p in held.photos]
+    return {
+        "sets": {name: s.as_dict() for name, s in sets.items()},
+        "framing_stability": round(framing_stability(model, photos), 4),
+        "framing_faces": len(photos),
+    }
+
+
+def experiment_row(name: str, recipe: str, minutes: float, results: dict[str, object]) -> str:
+    sets = results["sets"]
+    assert isinstance(sets, dict)
+
+    def f1(key: str) -> str:
+        return f"{sets[key]['macro_f1']:.3f}" if key in sets else "—"
+
+    def recall(key: str) -> str:
+        return f"{sets[key]['recall_confused']:.2f}" if key in sets else "—"
+
+    return (
+        f"| {name} | {recipe} | {minutes:.0f} | {results.get('selection', float('nan')):.3f} | "
+        f"{f1('PublicTest (FER labels)')} | {f1('PublicTest (FER+ labels)')} | "
+        f"{f1('jaffe')} ({recall('jaffe')}) | {f1('taiwanese')} ({recall('taiwanese')}) | "
+        f"{results['framing_stability']:.3f} |"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--name", default=None, help="row name (default: the run folder)")
+    parser.add_argument("--flip", action="store_true", help="mirror test-time averaging")
+    parser.add_argument(
+        "--log", type=Path, default=None, help="append the row to this markdown file"
+    )
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    args = parser.parse_args(argv)
+    model = EmotionModel.load(args.model)
+    mapping = load_mapping()
+    corpus = load_corpus(datasets_dir())
+    results = heldout_scores(model, corpus, mapping, flip=args.flip)
+    metadata_file = args.model.with_suffix(".json")
+    metadata = json.loads(metadata_file.read_text()) if metadata_file.is_file() else {}
+    results["selection"] = metadata.get("selection_after_correction", float("nan"))
+    recipe = metadata.get("recipe", {})
+    changed = {
+        k: v
+        for k, v in recipe.items()
+        if k not in ("epochs", "patience", "batch_size", "learning_rate", "seed")
+    }
+    row = experiment_row(
+        args.name or args.model.parent.name,
+        ", ".join(f"{k}={v}" for k, v in changed.items()) + (" + flip TTA" if args.flip else ""),
+        metadata.get("training_seconds", 0) / 60,
+        results,
+    )
+    print(json.dumps(results, indent=2))
+    print(row)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    if args.log:
+        with args.log.open("a") as handle:
+            handle.write(row + "\n")
+
+
+if __name__ == "__main__":
+    main()
