@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -18,6 +19,7 @@ from bot.settings import Settings
 from bot.web.params import parse_duration, parse_time
 from storage import (
     AlertInfo,
+    ForgetResult,
     MeetingInfo,
     MeetingSummary,
     Storage,
@@ -94,6 +96,7 @@ def add_purge(subparsers: SubParsers) -> None:
         metavar="AGE",
         help="e.g. 180d, 12w, 36h (a bare number is days)",
     )
+    _add_confirmation(parser)
     _add_database(parser)
     parser.set_defaults(handler=run_purge)
 
@@ -102,10 +105,12 @@ def add_forget_student(subparsers: SubParsers) -> None:
     parser = subparsers.add_parser(
         "forget-student",
         help="delete everything about one student in every meeting",
-        description="Deletes the participant rows of NAME (display name) in every meeting, and "
-        "with them their samples, state changes, alerts and consent events.",
+        description="Deletes the participant rows of NAME (display name) in every meeting — and "
+        "of the other faces seen on that camera ('NAME (2)') and of others who joined under the "
+        "name ('NAME #2') — with their samples, state changes, alerts and consent events.",
     )
     parser.add_argument("name", metavar="NAME", help="the student's display name, exactly")
+    _add_confirmation(parser)
     _add_database(parser)
     parser.set_defaults(handler=run_forget_student)
 
@@ -152,9 +157,39 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_confirmation(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--yes", action="store_true", help="delete without asking")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="only say what would be deleted; delete nothing"
+    )
+
+
+def _confirmed(args: argparse.Namespace, what: str) -> bool:
+    """Say what will go; ask on a terminal unless ``--yes``; refuse to guess otherwise."""
+    print(f"{'would delete' if args.dry_run else 'will delete'} {what}", flush=True)
+    if args.dry_run:
+        return False
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        raise ValueError(
+            "Expected --yes to delete without a terminal to ask on (or --dry-run to look). "
+            "Received: neither"
+        )
+    answer = input("Delete? [y/N] ").strip().lower()
+    return answer in ("y", "yes")
+
+
 def run_purge(args: argparse.Namespace) -> int:
     age_s = parse_duration(args.older_than, default_unit="d", name="--older-than")
     with _storage(args) as storage:
+        preview = storage.purge_older_than(age_s, dry_run=True)
+        what = (
+            f"{preview.num_meetings} meetings that ended before {_when(preview.cutoff)} "
+            f"({preview.num_participants} participants, {preview.num_samples} samples)"
+        )
+        if not _confirmed(args, what):
+            return 0
         result = storage.purge_older_than(age_s)
     print(
         f"deleted {result.num_meetings} meetings that ended before {_when(result.cutoff)} "
@@ -163,17 +198,25 @@ def run_purge(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_forget_student(args: argparse.Namespace) -> int:
-    with _storage(args) as storage:
-        try:
-            result = storage.forget_student(args.name)
-        except LookupError as error:
-            raise ValueError(str(error)) from None
-    print(
-        f"forgot {_cell(result.display_name)}: {result.num_participants} participant rows in "
+def _forgotten(result: ForgetResult) -> str:
+    return (
+        f"{_cell(result.display_name)}: {result.num_participants} participant rows in "
         f"{result.num_meetings} meetings, {result.num_samples} samples, {result.num_state_changes} "
         f"state changes, {result.num_alerts} alerts, {result.num_consent_events} consent events"
     )
+
+
+def run_forget_student(args: argparse.Namespace) -> int:
+    name = unicodedata.normalize("NFC", args.name)
+    with _storage(args) as storage:
+        try:
+            preview = storage.forget_student(name, dry_run=True)
+            if not _confirmed(args, _forgotten(preview)):
+                return 0
+            result = storage.forget_student(name)
+        except LookupError as error:
+            raise ValueError(str(error)) from None
+    print(f"forgot {_forgotten(result)}")
     return 0
 
 

@@ -14,10 +14,8 @@ import contextlib
 import logging
 import time
 from concurrent.futures import Executor
-from dataclasses import dataclass
 
 from bot.alerts import AlertPolicy
-from bot.analysis import ParticipantAnalysis
 from bot.live import LiveFeed
 from bot.meetings.protocol import (
     ChatReceived,
@@ -34,6 +32,7 @@ from bot.meetings.protocol import (
     VideoTrackRemoved,
     normalize_display_name,
 )
+from bot.session_analysis import ClassAnalysis
 from bot.session_commands import ChatCommands
 from bot.session_notice import NoticeBoard
 from bot.session_settings import NOTICE, ScoringHubLike, SessionSettings
@@ -42,15 +41,12 @@ from bot.students import Student, StudentRoster
 from bot.teacher import name_key
 from engine.faces import FaceDetector
 from engine.states import StateTracker
-from engine.types import EngagementState, FaceCrop, PersonAbsent, Scores
 from storage import (
     AlertRaised,
     ConsentKind,
     ConsentRecorded,
     MeetingClosed,
     MeetingOpened,
-    Sample,
-    StateChanged,
     Writer,
     new_meeting_id,
 )
@@ -59,21 +55,15 @@ from storage import ParticipantLeft as LeftRow
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["NOTICE", "MeetingSession", "SessionSettings"]
+__all__ = ["NOTICE", "RECLAIM", "MeetingSession", "SessionSettings"]
+
+RECLAIM = (
+    "classpulse is back after losing the class for a moment. Teacher: whisper !claim with your "
+    "code to the bot again to get the alerts (they are kept until then)."
+)
 
 
-@dataclass
-class _Person:
-    """One analysed face: the student, or a classmate sharing their camera (``Name (2)``)."""
-
-    owner: str
-    last_face_t: float | None = None
-    scores: Scores | None = None
-    reported: EngagementState | None = None
-    since: float = 0.0
-
-
-class MeetingSession:
+class MeetingSession(ClassAnalysis):
     """Run with ``await session.run()``; ``await session.stop(reason)`` makes it leave."""
 
     def __init__(
@@ -102,10 +92,11 @@ class MeetingSession:
         self.students = StudentRoster()
         self.teacher_desk = TeacherDesk(self, settings.teacher_code, self._teacher_claimed)
         self.notices = NoticeBoard(self.say, self._notice_posted, self.meeting_id)
-        self._persons: dict[str, _Person] = {}
+        self._persons = {}
         self._tracker = StateTracker(settings.states)
         self._alerts = AlertPolicy(settings.alerts)
         self._alone_since: float | None = None
+        self._reclaim = False
         self.commands = ChatCommands(self)
         self._events_task: asyncio.Task[None] | None = None
 
@@ -220,8 +211,12 @@ class MeetingSession:
             await self.commands.handle(event)
         elif isinstance(event, ConnectionLost):
             logger.warning("lost the meeting: %s", event.reason)
+            self._reclaim = self._reclaim or self.teacher is not None
         elif isinstance(event, ConnectionRestored):
             self.notices.post()  # people may have come in while the bot was away
+            if self._reclaim:  # everyone is new to the bot now: the teacher included
+                self._reclaim = False
+                await self.say(RECLAIM)
             text = f"classpulse lost the meeting for {event.gap_s:.0f} s; nothing was analysed then"
             self.writer.submit(AlertRaised(self.meeting_id, event.t, "connection_gap", text, False))
             self.publish({"type": "gap", "gap_s": event.gap_s, "t": event.t})
@@ -275,130 +270,6 @@ class MeetingSession:
                 self._store_joined(other)
                 await self._start_analysis(other)
 
-    # -- analysis --------------------------------------------------------------------------
-
-    async def _start_analysis(self, student: Student) -> None:
-        if (
-            student.source is None
-            or student.opted_out
-            or student.held
-            or student.analysis is not None
-        ):
-            return
-        student.analysis = ParticipantAnalysis(
-            student.label,
-            student.source,
-            self.detector,
-            self.executor,
-            self._on_crop,
-            self._on_absent,
-            fps=self.settings.analysis_fps,
-        )
-        student.analysis.paused = self.paused
-        self._persons.setdefault(student.label, _Person(student.label))
-
-    async def _stop_analysis(self, student: Student) -> None:
-        if student.analysis is not None:
-            await student.analysis.aclose()
-            student.analysis = None
-
-    def _drop_persons(self, owner: str, *, forget_alerts: bool) -> None:
-        """Ends the analysis state of ``owner``'s persons. Only an opt-out forgets their alert
-        history: a student who drops out and rejoins (a network blip, Janus restarting) keeps
-        their cooldowns, or the teacher would hear the same alert again after every blip; their
-        state just ends, so nothing is announced about them while they are away."""
-        now = time.time()
-        for label in [label for label, person in self._persons.items() if person.owner == owner]:
-            del self._persons[label]
-            self.scoring.forget(self.meeting_id, label)
-            self._tracker.forget(label)
-            if forget_alerts:
-                self._alerts.forget(label)
-            else:
-                self._alerts.update(label, EngagementState.NO_FACE, now)
-
-    def _on_crop(self, owner: str, label: str, crop: FaceCrop) -> None:
-        student = self.students.by_label(owner)
-        if self.paused or student is None or student.opted_out or student.analysis is None:
-            return
-        person = self._persons.setdefault(label, _Person(owner))
-        student.labels.add(label)
-        person.last_face_t = crop.t
-        self.scoring.submit(self.meeting_id, label, crop.t, crop.crop)
-
-    def _on_absent(self, owner: str, label: str, t: float) -> None:
-        if label in self._persons:
-            self._tracker.absent(PersonAbsent(label, t, self._persons[label].last_face_t))
-
-    def _on_scores(self, label: str, scores: Scores) -> None:
-        person = self._persons.get(label)
-        if person is None or self.paused:
-            return  # opted out, left, or paused while the frame was in flight: discard
-        person.scores = scores
-        self._tracker.push(
-            Scores(label, scores.t, scores.interested, scores.bored, scores.confused)
-        )
-
-    # -- the 1 Hz tick: samples, state changes, alerts, leaving when alone -------------------
-
-    async def _tick_loop(self) -> None:
-        period = self.settings.sample_period_s
-        while True:
-            await asyncio.sleep(period - (time.time() % period))
-            try:
-                await self._tick(time.time())
-            except Exception:
-                logger.exception("tick failed in meeting %s", self.meeting_id)
-
-    def current_state(self, person: _Person, label: str, t: float) -> EngagementState:
-        in_view = (
-            person.last_face_t is not None
-            and t - person.last_face_t <= self.settings.face_timeout_s
-        )
-        if not in_view:
-            return EngagementState.NO_FACE
-        return self._tracker.state(label) or EngagementState.NO_FACE
-
-    async def _tick(self, t: float) -> None:
-        if not self.paused:
-            for label, person in list(self._persons.items()):
-                student = self.students.by_label(person.owner)
-                if student is None or student.opted_out or student.analysis is None:
-                    continue
-                state = self.current_state(person, label, t)
-                if state != person.reported:
-                    self.writer.submit(
-                        StateChanged(self.meeting_id, label, t, state, person.reported)
-                    )
-                    person.reported, person.since = state, t
-                    self.publish({"type": "state", "student": label, "state": state.value, "t": t})
-                face = state != EngagementState.NO_FACE
-                scores = person.scores if face else None
-                self.writer.submit(
-                    Sample(
-                        self.meeting_id,
-                        label,
-                        t,
-                        state,
-                        face,
-                        *(scores.as_tuple() if scores else (None, None, None)),
-                    )
-                )
-                self.publish(
-                    {
-                        "type": "sample",
-                        "student": label,
-                        "state": state.value,
-                        "t": t,
-                        "p": list(scores.as_tuple()) if scores else None,
-                    }
-                )
-                self._alerts.update(label, state, t)
-            for alert in self._alerts.due(t):
-                self.num_alerts += 1
-                await self.teacher_desk.send_alert(alert)
-        self._check_alone(t)
-
     def _check_alone(self, t: float) -> None:
         if self.connector.participants():
             self._alone_since = None
@@ -432,12 +303,6 @@ class MeetingSession:
 
     # -- what chat commands do --------------------------------------------------------------
 
-    def set_paused(self, paused: bool) -> None:
-        self.paused = paused
-        for student in self.students:
-            if student.analysis is not None:
-                student.analysis.paused = paused
-
     async def opt_out(self, student: Student, *, publish: bool = True) -> None:
         """Stops analysis of ``student`` now and deletes this meeting's rows about everything
         their camera showed (``Ana`` and ``Ana (2)``, a classmate sharing it)."""
@@ -459,26 +324,6 @@ class MeetingSession:
         )
         await self._start_analysis(student)
         return True
-
-    def status_text(self) -> str:
-        """One chat line: every analysed student's state, how long for the worrying ones."""
-        now = time.time()
-        parts = []
-        for label, person in sorted(self._persons.items()):
-            student = self.students.by_label(person.owner)
-            if student is None or student.opted_out:
-                continue
-            state = person.reported or EngagementState.NO_FACE
-            held = f" ({int(now - person.since)} s)" if state in ("confused", "bored") else ""
-            parts.append(f"{label}: {state.value.replace('_', ' ')}{held}")
-        paused = " Analysis is paused." if self.paused else ""
-        if not parts:
-            return f"classpulse: no student is being analysed right now.{paused}"
-        return (
-            f"classpulse: {len(parts)} students — "
-            + ", ".join(parts)
-            + f". Alerts so far: {self.num_alerts}.{paused}"
-        )
 
     def publish(self, event: dict[str, object]) -> None:
         self.live.publish(self.meeting_id, {"meeting_id": self.meeting_id, **event})

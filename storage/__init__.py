@@ -13,10 +13,10 @@ Imports nothing of ``bot/`` and only types of ``engine/``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
@@ -63,6 +63,8 @@ from storage.rows import (
     new_meeting_id,
 )
 from storage.writer import Writer, WriterStats
+
+T = TypeVar("T")
 
 __all__ = [
     "DATABASE_URL_ENV",
@@ -216,16 +218,34 @@ class Storage:
     # -- deleting ---------------------------------------------------------------------------
 
     def purge_older_than(
-        self, age: timedelta | float, *, now: datetime | None = None
+        self, age: timedelta | float, *, now: datetime | None = None, dry_run: bool = False
     ) -> PurgeResult:
-        """Deletes meetings that ended more than ``age`` (a timedelta or seconds) ago."""
-        with self._write_session() as session, session.begin():
-            return retention.purge_older_than(session, age, now=now)
+        """Deletes meetings that ended more than ``age`` (a timedelta or seconds) ago; with
+        ``dry_run`` only says what it would delete."""
+        return self._maintain(
+            lambda session: retention.purge_older_than(session, age, now=now), dry_run
+        )
 
-    def forget_student(self, display_name: str) -> ForgetResult:
-        """Deletes every row about ``display_name`` in every meeting."""
-        with self._write_session() as session, session.begin():
-            return retention.forget_student(session, display_name)
+    def forget_student(self, display_name: str, *, dry_run: bool = False) -> ForgetResult:
+        """Deletes every row about ``display_name`` (and the other faces of that camera,
+        ``Name (2)`` …) in every meeting; with ``dry_run`` only says what it would delete."""
+        return self._maintain(
+            lambda session: retention.forget_student(session, display_name), dry_run
+        )
+
+    def _maintain(self, change: Callable[[Session], T], dry_run: bool) -> T:
+        with self._write_session() as session:
+            transaction = session.begin()
+            try:
+                result = change(session)
+            except BaseException:
+                transaction.rollback()
+                raise
+            if dry_run:
+                transaction.rollback()
+            else:
+                transaction.commit()
+            return result
 
     def _write_session(self) -> Session:
         if self._maintenance_engine is None:

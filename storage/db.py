@@ -136,7 +136,7 @@ def create_engine_for(
         path = sqlite_path(parsed)
         read_only = "mode=ro" in (parsed.database or "") or parsed.query.get("mode") == "ro"
         if path is not None and not read_only:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_database_file(path)
         connect_args = dict(engine_kwargs.pop("connect_args", {}))
         connect_args.setdefault("timeout", busy_timeout_s)
         connect_args.setdefault("check_same_thread", False)
@@ -150,6 +150,26 @@ def create_engine_for(
         connect_args["options"] = f"{options} -c lock_timeout={lock_timeout_ms}".strip()
     engine_kwargs.setdefault("pool_pre_ping", True)
     return create_engine(parsed, connect_args=connect_args, **engine_kwargs)
+
+
+def private_database_file(path: Path) -> None:
+    """The history names students: folders this makes are 0700, the database file 0600 from its
+    first byte (SQLite gives its ``-wal`` and ``-shm`` files the database file's mode), and an
+    existing database, ``-wal`` and ``-shm`` lose any group or other access."""
+    missing = []
+    parent = path.parent
+    while not parent.exists():
+        missing.append(parent)
+        parent = parent.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            mode = file.stat().st_mode & 0o777
+            if mode & 0o077:
+                file.chmod(mode & 0o700)
 
 
 def _install_sqlite_hooks(engine: Engine, *, immediate: bool) -> None:

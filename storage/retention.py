@@ -7,6 +7,8 @@ crash half-way leaves either everything or nothing.
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select
@@ -52,14 +54,31 @@ def purge_older_than(
     )
 
 
+#: What the bot appends to a name: `` #2`` for a second participant under the same name, `` (2)``
+#: for a second face on one camera.
+_SUFFIX = re.compile(r"( #([2-9]|[1-9][0-9]+))?( \(([2-9]|[1-9][0-9]+)\))?")
+
+
 def forget_student(session: Session, display_name: str) -> ForgetResult:
-    """Deletes every row about this display name in every meeting: the participant rows and,
-    through them, samples, state changes, per-student alerts and consent events."""
+    """Deletes every row about this display name in every meeting — and about the other faces
+    seen on that student's camera (``Ana (2)``, …) — the participant rows and, through them,
+    samples, state changes, per-student alerts and consent events."""
     if not isinstance(display_name, str) or not display_name.strip():
         raise ValueError(f"Expected a non-empty display name. Received: {display_name!r}")
-    ids = list(
-        session.scalars(select(Participant.id).where(Participant.display_name == display_name))
-    )
+    display_name = unicodedata.normalize("NFC", display_name)
+    # "Ana (2)": a classmate seen on Ana's camera; "Ana #2": another participant called Ana.
+    prefix = display_name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + " "
+    candidates = session.execute(
+        select(Participant.id, Participant.display_name).where(
+            (Participant.display_name == display_name)
+            | Participant.display_name.like(prefix + "%", escape="\\")
+        )
+    ).all()
+    ids = [
+        row[0]
+        for row in candidates
+        if row[1].startswith(display_name) and _SUFFIX.fullmatch(row[1][len(display_name) :])
+    ]
     if not ids:
         raise UnknownStudentError(
             f"Expected the display name of a stored participant. Received: {display_name!r}"

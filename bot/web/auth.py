@@ -49,11 +49,20 @@ def ensure_api_token(settings: Settings, *, rotate: bool = False) -> tuple[Token
             )
         return TokenCheck(_digest(settings.api_token.strip()), "setting"), None
     path = settings.data_dir / TOKEN_FILE
+    private_folder(settings.data_dir)
     if path.exists() and not rotate:
         return TokenCheck(_read_digest(path), str(path)), None
     token = secrets.token_urlsafe(32)
     _write_digest(path, _digest(token))
     return TokenCheck(_digest(token), str(path)), token
+
+
+def private_folder(folder: Path) -> None:
+    """The data folder holds the history and the token's hash: 0700, made so or tightened."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = folder.stat().st_mode & 0o777
+    if mode & 0o077:
+        folder.chmod(mode & 0o700)
 
 
 def bearer_token(header: str | None) -> str | None:

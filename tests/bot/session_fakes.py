@@ -58,6 +58,8 @@ class FakeConnector:
         self._present: dict[str, Participant] = {}
         self._ids = itertools.count(1)
         self.sent: list[tuple[str, str | None]] = []
+        #: Every message with the id of its recipient (``None``: everyone).
+        self.sent_to: list[tuple[str, str | None]] = []
         self.joined = self.left = False
         self.sources: list[FrameSource] = []
 
@@ -76,14 +78,22 @@ class FakeConnector:
 
     async def send_chat(self, text: str, to: Participant | None = None) -> None:
         self.sent.append((text, to.display_name if to else None))
+        self.sent_to.append((text, to.id if to else None))
 
     def participants(self) -> tuple[Participant, ...]:
         return tuple(self._present.values())
 
     # -- driving the fake meeting from a test --
 
-    def arrive(self, name: str, face: np.ndarray | None = None, video: bool = True) -> Participant:
-        participant = Participant(str(next(self._ids)), name)
+    def arrive(
+        self,
+        name: str,
+        face: np.ndarray | None = None,
+        video: bool = True,
+        *,
+        is_host: bool = False,
+    ) -> Participant:
+        participant = Participant(str(next(self._ids)), name, is_host=is_host)
         self._present[participant.id] = participant
         self._events.put_nowait(ParticipantJoined(participant))
         if video:
@@ -98,6 +108,12 @@ class FakeConnector:
 
     def say(self, participant: Participant, text: str, whisper: bool = False) -> None:
         self._events.put_nowait(ChatReceived(participant, text, whisper, 0.0))
+
+    def push(self, event: MeetingEvent) -> None:
+        self._events.put_nowait(event)
+
+    def whispers_to_participant(self, participant: Participant) -> list[str]:
+        return [text for text, to in self.sent_to if to == participant.id]
 
     def whispers_to(self, name: str) -> list[str]:
         return [text for text, to in self.sent if to == name]

@@ -131,8 +131,15 @@ def test_purge_and_forget_student_delete_what_they_say(
     capsys: pytest.CaptureFixture[str], settings: Settings, seeded: Seeded, storage: Storage
 ) -> None:
     db = ("--database-url", settings.database_url)
-    code, out, _ = run(capsys, "forget-student", HOSTILE_NAME, *db)
+    # A dry run says what would go and deletes nothing; without --yes and no terminal: refused.
+    code, out, _ = run(capsys, "forget-student", HOSTILE_NAME, "--dry-run", *db)
+    assert code == 0 and out.startswith("would delete ") and "120 samples" in out
+    code, _, err = run(capsys, "forget-student", HOSTILE_NAME, *db)
+    assert code == 2 and "Expected --yes" in err
+    assert len(storage.meeting_summary(seeded.algebra.meeting_id).students) == 3
+    code, out, _ = run(capsys, "forget-student", HOSTILE_NAME, "--yes", *db)
     assert code == 0 and "1 participant rows in 1 meetings, 120 samples" in out
+    assert out.startswith("will delete ") and "\nforgot " in out
     assert "\x1b" not in out
     assert {
         s.display_name for s in storage.meeting_summary(seeded.algebra.meeting_id).students
@@ -142,11 +149,14 @@ def test_purge_and_forget_student_delete_what_they_say(
     }
     # The seeded meetings are from March 2026; the geometry class ended a week after algebra.
     age_days = (time.time() - seeded.geometry.started_at) / 86400
-    code, out, _ = run(capsys, "purge", "--older-than", f"{age_days + 1:.3f}d", *db)
-    assert code == 0 and out.startswith("deleted 1 meetings")
+    older = f"{age_days + 1:.3f}d"
+    code, out, _ = run(capsys, "purge", "--older-than", older, "--dry-run", *db)
+    assert code == 0 and out.startswith("would delete 1 meetings") and len(storage.meetings()) == 2
+    code, out, _ = run(capsys, "purge", "--older-than", older, "--yes", *db)
+    assert code == 0 and "\ndeleted 1 meetings" in out
     assert [m.meeting_id for m in storage.meetings()] == [seeded.geometry.meeting_id]
-    code, out, _ = run(capsys, "purge", "--older-than", "0", *db)
-    assert out.startswith("deleted 1 meetings") and storage.meetings() == []
+    code, out, _ = run(capsys, "purge", "--older-than", "0", "--yes", *db)
+    assert "\ndeleted 1 meetings" in out and storage.meetings() == []
 
 
 def test_serve_binds_loopback_shows_the_token_once_and_stops_on_sigterm(tmp_path: Path) -> None:

@@ -1,0 +1,162 @@
+"""The bot routes of the REST API: invite (checked field by field, one bot per meeting, a cap),
+list, show (with the teacher code), stop."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from bot.bot_options import DuplicateBotError, OptionError, TooManyBotsError, session_settings
+from bot.meetings.url import parse_any_meeting_url
+from bot.web.api import _only, _read, _text
+from bot.web.bots import BotsUnavailableError, bot_json
+from bot.web.errors import ApiError, bad_request, not_found
+from bot.web.keys import BOTS, SETTINGS, START_LOCK
+
+logger = logging.getLogger(__name__)
+
+_NEW_BOT_KEYS = {"meeting_url", "teacher", "teacher_code", "options"}
+#: Deepest JSON nesting a request body may have (the API's bodies are two levels deep).
+MAX_JSON_DEPTH = 8
+
+
+async def list_bots(request: web.Request) -> web.Response:
+    _only(request.query, set())
+    return web.json_response({"bots": [bot_json(info) for info in request.app[BOTS].list()]})
+
+
+async def start_bot(request: web.Request) -> web.Response:
+    _only(request.query, set())
+    body = await _json_body(request, "{meeting_url, teacher, teacher_code?, options?}")
+    unknown = sorted(set(body) - _NEW_BOT_KEYS)
+    if unknown:
+        raise bad_request(
+            f"Expected only the keys {sorted(_NEW_BOT_KEYS)}. Received unknown: {unknown}",
+            field=unknown[0],
+        )
+    for key in ("meeting_url", "teacher"):
+        if not isinstance(body.get(key), str):
+            raise bad_request(
+                f"Expected {key} to be a string. Received: {body.get(key)!r:.80}", field=key
+            )
+    url = body["meeting_url"]
+    meeting = _read(lambda: parse_any_meeting_url(url), "meeting_url")
+    allowed = request.app[SETTINGS].allowed_meeting_hosts
+    host = getattr(meeting, "host", None)
+    if allowed and host is not None and host.lower() not in allowed:
+        raise bad_request(
+            f"Expected a meeting on one of the hosts {list(allowed)}. Received: {host!r:.80}",
+            field="meeting_url",
+        )
+    teacher = _text(body["teacher"], "teacher")
+    code = body.get("teacher_code")
+    if code is not None and not isinstance(code, str):
+        raise bad_request(
+            f"Expected teacher_code to be a string. Received: {type(code).__name__}",
+            field="teacher_code",
+        )
+    options = body.get("options", {})
+    if not isinstance(options, dict):
+        raise bad_request(
+            f"Expected options to be a JSON object. Received: {options!r:.80}", field="options"
+        )
+    try:  # every option by its own rule, whichever manager starts the bot
+        session_settings(teacher, options, code)
+    except OptionError as error:
+        raise bad_request(str(error), field=error.field) from None
+    bots = request.app[BOTS]
+    async with request.app[START_LOCK]:
+        key = meeting.redacted()
+        for info in bots.list():
+            if info.state.active and info.meeting_url == key:
+                raise _duplicate(info.bot_id, key)
+        running = sum(1 for info in bots.list() if info.state.active)
+        max_bots = request.app[SETTINGS].max_bots
+        if running >= max_bots:
+            raise ApiError(
+                503,
+                f"Expected fewer than {max_bots} bots running on this server. "
+                f"Received: a request for one more ({running} running)",
+            )
+        try:
+            info = await bots.start(url, teacher, options, teacher_code=code)
+        except DuplicateBotError as error:
+            raise _duplicate(error.bot_id, key) from None
+        except (BotsUnavailableError, TooManyBotsError) as error:
+            raise ApiError(503, str(error)) from None
+        except ValueError as error:
+            raise bad_request(str(error), field=getattr(error, "field", None)) from None
+    logger.info(
+        "bot %s started for %s", info.bot_id, info.meeting_url, extra={"bot_id": info.bot_id}
+    )
+    return web.json_response(
+        bot_json(info), status=201, headers={"Location": f"/api/bots/{info.bot_id}"}
+    )
+
+
+def _duplicate(bot_id: str, meeting_url: str) -> ApiError:
+    return ApiError(
+        409,
+        f"Expected one bot per meeting. Received: {meeting_url}, which bot {bot_id} is in",
+        bot_id=bot_id,
+    )
+
+
+async def _json_body(request: web.Request, shape: str) -> dict[str, Any]:
+    """The request's JSON object; 400 for invalid JSON, another type or deep nesting."""
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise bad_request(f"Expected a JSON object body {shape}. Received: invalid JSON") from None
+    except RecursionError:
+        body = None
+        depth = MAX_JSON_DEPTH + 1
+    else:
+        depth = _depth(body)
+    if depth > MAX_JSON_DEPTH:
+        raise bad_request(
+            f"Expected JSON nested at most {MAX_JSON_DEPTH} levels deep. Received: deeper"
+        )
+    if not isinstance(body, dict):
+        raise bad_request(f"Expected a JSON object body {shape}. Received: {type(body).__name__}")
+    return body
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth > MAX_JSON_DEPTH:
+                return depth
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+async def get_bot(request: web.Request) -> web.Response:
+    _only(request.query, set())
+    bot_id = request.match_info["bot_id"]
+    info = request.app[BOTS].get(bot_id)
+    if info is None:
+        raise not_found(f"Expected the id of a bot of this server. Received: {bot_id!r}")
+    return web.json_response(bot_json(info))
+
+
+async def stop_bot(request: web.Request) -> web.Response:
+    _only(request.query, set())
+    bot_id = request.match_info["bot_id"]
+    bots = request.app[BOTS]
+    if not await bots.stop(bot_id):
+        raise not_found(f"Expected the id of a bot of this server. Received: {bot_id!r}")
+    info = bots.get(bot_id)
+    if info is None:
+        raise not_found(
+            f"Expected the id of a bot of this server. Received: {bot_id!r} (gone while stopping)"
+        )
+    return web.json_response(bot_json(info))

@@ -1,0 +1,78 @@
+"""The built-in room's trust rules: the teacher always gets in (full room, join flood), the teacher
+is the room's word (not a name), and a socket from another site's page is refused."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import replace
+
+import aiohttp
+
+from bot.room import BuiltinRoomConnector, RoomSettings
+from bot.room.simulated import SimulatedParticipant
+from tests.room.conftest import serve_rooms
+from tests.room.test_signalling import JOIN, offend, socket_url, try_join
+
+
+async def join_as_teacher(url: str, token: str) -> tuple[int | None, str]:
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as socket:
+        await socket.send_str(json.dumps({"type": "join", "name": "Ms T", "teacher": token}))
+        async with asyncio.timeout(10):
+            message = await socket.receive()
+        if message.type == aiohttp.WSMsgType.TEXT:
+            welcome = json.loads(message.data)
+            return 0, f"{welcome['type']} {welcome['role']}"
+        return socket.close_code, str(message.extra or "")
+
+
+async def test_the_teacher_gets_into_a_full_and_flooded_room(room_settings: RoomSettings) -> None:
+    server = await serve_rooms(
+        replace(room_settings, max_participants=1, join_burst=2, joins_per_s=0.01)
+    )
+    room = server.registry.create("class")
+    bot = BuiltinRoomConnector(server.registry, "class")
+    await bot.join()
+    first = SimulatedParticipant(server.base_url, "class", "Aiko")
+    url = socket_url(server, "class")
+    try:
+        await first.connect()
+        await first.wait_for(lambda: first.id is not None, timeout=5)
+        assert await try_join(url) == (4503, "room full (1 people)")
+        for _ in range(3):  # spends the join budget
+            await try_join(url)
+        assert await join_as_teacher(url, room.teacher_token) == (0, "welcome teacher")
+        # The room vouches for its teacher: the bot sees the role, not a name.
+        async with asyncio.timeout(5):
+            while not bot.teachers():
+                await asyncio.sleep(0.05)
+        assert bot.teachers()[0].is_host
+        assert not [p for p in bot.participants() if p.is_host and p.display_name == "Aiko"]
+    finally:
+        await first.stop()
+        await bot.leave()
+        await server.runner.cleanup()
+
+
+async def test_a_socket_from_another_sites_page_is_refused(room_settings: RoomSettings) -> None:
+    server = await serve_rooms(room_settings)
+    server.registry.create("class")
+    url = socket_url(server, "class")
+    try:
+        async with aiohttp.ClientSession() as session:
+            try:
+                async with session.ws_connect(url, origin="http://evil.example"):
+                    raise AssertionError("the socket was accepted")
+            except aiohttp.WSServerHandshakeError as error:
+                assert error.status == 403
+            own = server.base_url
+            async with session.ws_connect(url, origin=own) as socket:
+                await socket.send_str(JOIN)
+                message = await asyncio.wait_for(socket.receive(), 10)
+                assert json.loads(message.data)["type"] == "welcome"
+        assert await offend(url, [JOIN, '{"type": "dance"}']) == (
+            4400,
+            "unknown message type 'dance'",
+        )
+    finally:
+        await server.runner.cleanup()
