@@ -75,9 +75,13 @@ class _Student:
 class AlertPolicy:
     """Fed with each student's state changes and a clock; ``due(t)`` returns the alerts to send.
 
-    Students are keyed by display name: a student who drops out and rejoins keeps their history,
-    cooldowns included.
+    Students are keyed by their label (the session's name for a participant): a student who
+    drops out and rejoins keeps their history, cooldowns included. Labels come from participants,
+    so at most ``max_students`` are kept: beyond it the longest-absent are forgotten.
     """
+
+    #: Students remembered at most (absent ones beyond it are forgotten, oldest first).
+    max_students = 1000
 
     def __init__(self, settings: AlertSettings | None = None) -> None:
         self.settings = settings or AlertSettings()
@@ -90,6 +94,17 @@ class AlertPolicy:
         if record.state != state:
             record.state = state
             record.since = t
+        if len(self._students) > self.max_students:
+            self._prune()
+
+    def _prune(self) -> None:
+        absent = sorted(
+            (r.since, name)
+            for name, r in self._students.items()
+            if r.state in (None, EngagementState.NO_FACE)
+        )
+        for _, name in absent[: len(self._students) - self.max_students]:
+            del self._students[name]
 
     def forget(self, student: str) -> None:
         """Opt-out or departure: no alert is ever sent about ``student`` from state kept so far."""

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.cli_confirm import add_confirmation, confirmed
 from bot.settings import Settings
 from bot.web.params import parse_duration, parse_time
 from storage import (
@@ -96,7 +97,7 @@ def add_purge(subparsers: SubParsers) -> None:
         metavar="AGE",
         help="e.g. 180d, 12w, 36h (a bare number is days)",
     )
-    _add_confirmation(parser)
+    add_confirmation(parser)
     _add_database(parser)
     parser.set_defaults(handler=run_purge)
 
@@ -110,7 +111,7 @@ def add_forget_student(subparsers: SubParsers) -> None:
         "name ('NAME #2') — with their samples, state changes, alerts and consent events.",
     )
     parser.add_argument("name", metavar="NAME", help="the student's display name, exactly")
-    _add_confirmation(parser)
+    add_confirmation(parser)
     _add_database(parser)
     parser.set_defaults(handler=run_forget_student)
 
@@ -157,29 +158,6 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_confirmation(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--yes", action="store_true", help="delete without asking")
-    parser.add_argument(
-        "--dry-run", action="store_true", help="only say what would be deleted; delete nothing"
-    )
-
-
-def _confirmed(args: argparse.Namespace, what: str) -> bool:
-    """Say what will go; ask on a terminal unless ``--yes``; refuse to guess otherwise."""
-    print(f"{'would delete' if args.dry_run else 'will delete'} {what}", flush=True)
-    if args.dry_run:
-        return False
-    if args.yes:
-        return True
-    if not sys.stdin.isatty():
-        raise ValueError(
-            "Expected --yes to delete without a terminal to ask on (or --dry-run to look). "
-            "Received: neither"
-        )
-    answer = input("Delete? [y/N] ").strip().lower()
-    return answer in ("y", "yes")
-
-
 def run_purge(args: argparse.Namespace) -> int:
     age_s = parse_duration(args.older_than, default_unit="d", name="--older-than")
     with _storage(args) as storage:
@@ -188,7 +166,7 @@ def run_purge(args: argparse.Namespace) -> int:
             f"{preview.num_meetings} meetings that ended before {_when(preview.cutoff)} "
             f"({preview.num_participants} participants, {preview.num_samples} samples)"
         )
-        if not _confirmed(args, what):
+        if not confirmed(args, what):
             return 0
         result = storage.purge_older_than(age_s)
     print(
@@ -211,7 +189,7 @@ def run_forget_student(args: argparse.Namespace) -> int:
     with _storage(args) as storage:
         try:
             preview = storage.forget_student(name, dry_run=True)
-            if not _confirmed(args, _forgotten(preview)):
+            if not confirmed(args, _forgotten(preview)):
                 return 0
             result = storage.forget_student(name)
         except LookupError as error:

@@ -5,10 +5,11 @@ present students — their name, or ``Ana #2`` while another "Ana" is here — a
 chat commands follow that participant, never whoever types the same name. Consent is bound the
 same way: ``!optout`` and ``!optin`` change the sender's own record only.
 
-One rule leans on names, on purpose and only towards *less* analysis: a name that opted out
-stays opted out for anyone who later joins under it (a rejoin after a network loss, a reloaded
-page) until that participant says ``!optin`` themselves. So nobody can switch analysis of an
-opted-out student back on by arriving under their name.
+One rule leans on names, on purpose and only towards *less* analysis: a name whose holder opted
+out stays opted out for anyone who later joins under it (a rejoin after a network loss, a
+reloaded page) until that participant says ``!optin`` themselves. So nobody can switch analysis
+of an opted-out student back on by arriving under their name; and a second "Ana" (``Ana #2``)
+opting out marks nothing, so she cannot end the real Ana's analysis after a rejoin either.
 """
 
 from __future__ import annotations
@@ -81,6 +82,10 @@ class StudentRoster:
         return student
 
     def set_opted_out(self, student: Student, opted_out: bool) -> None:
+        """Only the holder of the plain name (``Ana``, not ``Ana #2``) marks the name: a second
+        "Ana" who opts out must not opt out the real Ana when she rejoins. An opt-in never
+        unmarks it: nobody can opt the name back in for whoever comes next."""
         student.opted_out = opted_out
-        if opted_out:
-            self._opted_out_names.put(student.participant.display_name, True)
+        name = student.participant.display_name
+        if opted_out and student.label == name:
+            self._opted_out_names.put(name, True)

@@ -17,6 +17,10 @@ class RejectedRow(Exception):
     """A row that can never be stored as it is (e.g. it names a meeting nobody opened)."""
 
 
+#: Participants whose ids the writer keeps at most (past it, it looks them up again).
+MAX_CACHED_PARTICIPANTS = 10_000
+
+
 @dataclass
 class WriteCache:
     """Ids the writer already looked up. Only valid while the transactions that made it committed:
@@ -29,6 +33,11 @@ class WriteCache:
     def clear(self) -> None:
         self.meetings.clear()
         self.participants.clear()
+
+    def forget_meeting(self, meeting_id: str) -> None:
+        """The meeting closed: its participants' ids are not needed any more."""
+        for key in [key for key in self.participants if key[0] == meeting_id]:
+            del self.participants[key]
 
 
 @dataclass
@@ -49,6 +58,8 @@ def apply_batch(session: Session, batch: Sequence[Row], cache: WriteCache) -> Ba
     in the same batch.
     """
     outcome = BatchOutcome()
+    if len(cache.participants) > MAX_CACHED_PARTICIPANTS:
+        cache.clear()  # names come from participants: a flood of them must not grow memory
     applier = _Applier(session, cache, outcome)
     for row in batch:
         try:
@@ -84,6 +95,7 @@ class _Applier:
                 .where(models.Meeting.id == row.meeting_id)
                 .values(ended_at=row.t)
             )
+            self.cache.forget_meeting(row.meeting_id)
         elif isinstance(row, rows.ParticipantJoined):
             self._participant_joined(row)
         elif isinstance(row, rows.ParticipantLeft):
@@ -95,6 +107,7 @@ class _Applier:
                 .where(models.Participant.id == participant_id)
                 .values(left_at=row.t)
             )
+            self.cache.participants.pop((row.meeting_id, row.display_name), None)
         elif isinstance(row, rows.AlertRaised):
             self._alert(row)
             return

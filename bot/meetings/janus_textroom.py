@@ -215,7 +215,8 @@ class TextRoomClient:
 
     def _drop(self, why: str, sample: str) -> None:
         self.num_dropped_messages += 1
-        logger.warning("dropped a malformed TextRoom message (%s): %.200s", why, sample)
+        logger.warning("dropped a malformed TextRoom message (%s)", why)
+        logger.debug("the malformed message: %.200s", sample)  # may hold names and chat
 
     def _on_connection_state(self) -> None:
         if self.pc is not None and self.pc.connectionState in ("failed", "closed"):

@@ -196,7 +196,7 @@ class BuiltinRoomConnector:
         track = self._room.subscribe_video(member.id)
         if track is None:
             return
-        source = FrameSource(track, name=participant.display_name)
+        source = FrameSource(track, name=f"member {participant.id}")  # names stay out of logs
         self._sources[member.id] = (source, track)
         self._put(VideoTrackAdded(participant, source, codec))
 

@@ -108,3 +108,19 @@ def test_commands_and_who_may_use_them(
 )
 def test_ordinary_chat_is_not_a_command(text: str) -> None:
     assert parse_command(text, from_teacher=True) is None
+
+
+def test_absent_students_are_forgotten_beyond_the_cap() -> None:
+    policy = AlertPolicy(AlertSettings())
+    policy.max_students = 3
+    for index in range(10):  # a flood of names, each gone at once
+        policy.update(f"name {index}", S.NO_FACE, float(index))
+    policy.update("Ana", S.CONFUSED, 20.0)
+    assert len(policy._students) <= 3 and "Ana" in policy._students
+
+
+def test_claim_is_a_command_with_its_code() -> None:
+    parsed = parse_command("!claim  K7MQ-x2pa ", from_teacher=False)
+    assert parsed is not None and parsed.command is Command.CLAIM and parsed.allowed
+    assert parsed.argument == "K7MQ-x2pa"
+    assert parse_command("!claim\tabc", from_teacher=False).argument == "abc"  # type: ignore[union-attr]

@@ -433,7 +433,8 @@ async def test_status_answers_the_teacher_and_ignores_students(classroom: Classr
         await impostor.say("!pause", to=bot)
     await teacher.say("!status", to=bot)
     reply = await teacher.wait_for_line(
-        lambda line: line.whisper and line.text.startswith("classpulse: "), timeout=10
+        lambda line: line.whisper and line.text.startswith("classpulse: ") and line.text != CLAIMED,
+        timeout=10,
     )
     await asyncio.sleep(1.0)  # anything answering Miki was sent before the teacher's reply
     print(f"!status: {reply.text!r}")
