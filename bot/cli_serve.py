@@ -22,6 +22,7 @@ from bot.settings import LOG_FORMATS, Settings
 from bot.web.app import create_app
 from bot.web.auth import ensure_api_token
 from bot.web.keys import NEW_API_TOKEN
+from bot.web.server import GuardedTCPSite, make_runner
 
 logger = logging.getLogger(__name__)
 
@@ -86,12 +87,14 @@ async def serve(settings: Settings, *, new_token: bool = False, out: TextIO | No
     shown = ensure_api_token(settings, rotate=True)[1] if new_token else None
     app = create_app(settings)
     shown = shown or app[NEW_API_TOKEN]
-    runner = web.AppRunner(app, handle_signals=False)
+    runner = make_runner(app, header_timeout_s=settings.header_timeout_s, handle_signals=False)
     try:
         await runner.setup()
-        site = web.TCPSite(runner, settings.host, settings.port)
+        site = GuardedTCPSite(
+            runner, settings.host, settings.port, header_timeout_s=settings.header_timeout_s
+        )
         await site.start()
-        port = bound_port(site, settings.port)
+        port = site.port
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         base = f"http://{host}:{port}/"
         print(f"classpulse: serving {base} (dashboard), {base}api (API), {base}metrics", file=out)
@@ -112,7 +115,7 @@ async def serve(settings: Settings, *, new_token: bool = False, out: TextIO | No
                 loop.remove_signal_handler(number)
 
 
-def bound_port(site: web.TCPSite, wanted: int) -> int:
+def bound_port(site: web.BaseSite, wanted: int) -> int:
     """The port ``site`` listens on (``wanted`` 0 picks a free one)."""
     server = site._server  # aiohttp keeps the listening sockets here
     sockets = getattr(server, "sockets", None) or []

@@ -80,6 +80,8 @@ class Settings:
     #: another name that resolves here (DNS rebinding) gets 421. Empty: the bound address,
     #: ``localhost`` and ``127.0.0.1``.
     allowed_hosts: tuple[str, ...] = ()
+    #: Seconds a client has to send a complete request line and headers (slowloris guard).
+    header_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
         parse_database_url(self.database_url)  # raises ValueError naming what was wrong
@@ -111,6 +113,10 @@ class Settings:
         for name in ("allowed_meeting_hosts", "allowed_hosts"):
             hosts = tuple(h.strip().lower() for h in getattr(self, name) if h.strip())
             object.__setattr__(self, name, hosts)
+        if not 0 < self.header_timeout_s <= 300:
+            raise ValueError(
+                f"Expected header_timeout_s in (0, 300]. Received: {self.header_timeout_s!r}"
+            )
         if self.api_token is not None and len(self.api_token.strip()) < MIN_TOKEN_LENGTH:
             raise ValueError(
                 f"Expected an API token of at least {MIN_TOKEN_LENGTH} characters. "
