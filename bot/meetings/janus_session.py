@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 
+from bot.meetings.connect_errors import describe_connection_error
 from bot.meetings.protocol import MeetingError
 
 logger = logging.getLogger(__name__)
@@ -153,7 +154,8 @@ class JanusSession:
         except (TimeoutError, aiohttp.ClientError, OSError) as error:
             await http.close()
             raise JanusConnectionLostError(
-                f"cannot reach Janus at {websocket_url}: {error!r}"
+                f"cannot reach Janus: expected a Janus WebSocket server at {websocket_url}. "
+                f"Received: {describe_connection_error(error)}"
             ) from error
         session = cls(
             http, websocket, api_secret=api_secret, token=token, request_timeout_s=request_timeout_s
@@ -238,9 +240,10 @@ class JanusSession:
             async with asyncio.timeout(timeout if timeout is not None else self._request_timeout_s):
                 return await future
         except (ConnectionError, aiohttp.ClientError) as error:
-            self._lose(f"send failed: {error!r}")
+            reason = describe_connection_error(error)
+            self._lose(f"send failed: {reason}")
             raise JanusConnectionLostError(
-                f"Janus connection lost during {name}: {error!r}"
+                f"Janus connection lost during {name}: {reason}"
             ) from error
         except TimeoutError as error:
             raise JanusConnectionLostError(f"Janus did not answer {name} in time") from error
@@ -256,7 +259,7 @@ class JanusSession:
                 elif frame.type == aiohttp.WSMsgType.BINARY:
                     self._drop("binary frame", repr(frame.data[:80]))
                 elif frame.type == aiohttp.WSMsgType.ERROR:
-                    reason = f"WebSocket error: {self._ws.exception()!r}"
+                    reason = f"WebSocket error: {_describe(self._ws.exception())}"
                     break
             if self._ws.close_code not in (None, 1000):
                 reason = f"WebSocket closed with code {self._ws.close_code}"
@@ -344,6 +347,10 @@ def _event_of(kind: str, message: dict[str, Any]) -> JanusEvent:
         data = message.get("data")
         return JanusEvent(kind, data if isinstance(data, dict) else {}, jsep)
     return JanusEvent(kind, message, jsep)
+
+
+def _describe(error: BaseException | None) -> str:
+    return "unknown" if error is None else describe_connection_error(error)
 
 
 def _positive_int(value: object) -> int:

@@ -116,11 +116,23 @@ def bot_json(info: BotInfo) -> dict[str, Any]:
         "teacher_code": info.teacher_code,
         "started_at": datetime.fromtimestamp(info.started_at, UTC).isoformat(),
         "meeting_id": info.meeting_id,
-        "error": info.error,
+        "error": None if info.error is None else one_line(info.error),
         "stop_reason": info.stop_reason,
         "num_alerts": info.num_alerts,
         "paused": info.paused,
     }
+
+
+#: Longest error text the API returns; longer ones end in "…".
+MAX_ERROR_CHARS = 300
+
+
+def one_line(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """``text`` on one line: control characters (newlines included) become spaces, runs of
+    spaces one, at most ``limit`` characters. An error may quote a meeting server's words, and
+    an API user's log or terminal should not be steered by them."""
+    cleaned = " ".join("".join(" " if not c.isprintable() else c for c in text).split())
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
 
 
 class UnavailableBotManager:
