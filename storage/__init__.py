@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage import lanes, queries, retention
+from storage import lanes, queries, retention, rooms
 from storage.db import (
     DATABASE_URL_ENV,
     create_engine_for,
@@ -49,6 +49,7 @@ from storage.results import (
     UnknownMeetingError,
     UnknownStudentError,
 )
+from storage.rooms import StoredRoom
 from storage.rows import (
     AlertRaised,
     ConsentKind,
@@ -85,6 +86,7 @@ __all__ = [
     "Sample",
     "StateChanged",
     "Storage",
+    "StoredRoom",
     "StudentLane",
     "StudentMeeting",
     "StudentSummary",
@@ -214,6 +216,20 @@ class Storage:
     def alerts(self, meeting_id: str) -> list[AlertInfo]:
         with self._sessions() as session:
             return queries.meeting_alerts(session, meeting_id)
+
+    # -- rooms of serve ---------------------------------------------------------------------
+
+    def add_room(self, room: StoredRoom) -> None:
+        """Stores an opened room (``ValueError`` for a name used before)."""
+        self._maintain(lambda session: rooms.add_room(session, room), dry_run=False)
+
+    def close_room(self, name: str, closed_at: float) -> bool:
+        """Marks the room closed; False when no open room has that name."""
+        return self._maintain(lambda session: rooms.close_room(session, name, closed_at), False)
+
+    def open_rooms(self) -> list[StoredRoom]:
+        with self._sessions() as session:
+            return rooms.open_rooms(session)
 
     # -- deleting ---------------------------------------------------------------------------
 

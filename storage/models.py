@@ -156,3 +156,21 @@ class ConsentEvent(Base):
         Index("ix_consent_events_meeting_id_t", "meeting_id", "t"),
         Index("ix_consent_events_participant_id", "participant_id"),
     )
+
+
+class ClassRoom(Base):
+    """A built-in room opened by ``classpulse serve`` (``POST /api/rooms``): kept so that open
+    rooms, with their teacher links, survive a restart. ``closed_at`` set: closed for good."""
+
+    __tablename__ = "rooms"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    #: The secret of the teacher link; it must be shown again after a restart, so it is stored
+    #: as is (like the link itself, it grants the teacher's view of one room and nothing else).
+    #: Emptied when the room closes.
+    teacher_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+    closed_at: Mapped[float | None] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_rooms_closed_at", "closed_at"),)
