@@ -1,8 +1,15 @@
 """One participant's video → face crops for the inference process, at the analysis rate.
 
-The frame source keeps only the newest decoded frame; this task samples it at ``fps``, runs
-detection and tracking in a worker thread (OpenCV releases the GIL; the event loop stays free)
-and submits each person's crop. Faces never leave memory.
+Two kinds, one contract (``aclose``, ``paused``, ``num_analysed``, the crop and absent handlers):
+
+- ``ParticipantAnalysis``: the video is decoded in this process. The frame source keeps only the
+  newest decoded frame; this task wakes when a sample is due, takes that frame, runs detection
+  and tracking in a worker thread (OpenCV releases the GIL; the event loop stays free) and
+  submits each person's crop.
+- ``RemoteParticipantAnalysis``: a media worker process decodes and finds the faces
+  (``bot.media``); this task only hands on the crops it sends.
+
+Faces never leave memory.
 """
 
 from __future__ import annotations
@@ -15,8 +22,9 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 
 from bot.meetings.frames import FrameSource, FrameSourceClosedError
+from bot.meetings.remote_video import AnalysedFrame, RemoteVideo
 from engine.faces import FaceDetector, FrameFaces, SourceAnalyser
-from engine.types import FaceCrop
+from engine.types import FaceCrop, PersonAbsent
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +32,8 @@ logger = logging.getLogger(__name__)
 #: person's face is gone; ``owner`` is the participant whose video it is.
 CropHandler = Callable[[str, str, FaceCrop], None]
 AbsentHandler = Callable[[str, str, float], None]
+#: Called with the wall-clock time of each analysed frame (for the frames-analysed figures).
+FrameHandler = Callable[[float], None]
 
 
 class PersonLabels:
@@ -54,30 +64,33 @@ class PersonLabels:
         return self.name if number == 1 else f"{self.name} ({number})"
 
 
-class ParticipantAnalysis:
-    """Owns the task that analyses one participant's video; ``aclose()`` cancels it."""
+class _Analysis:
+    """What both kinds share: the person labels, the handlers, the owning task."""
 
     def __init__(
         self,
         name: str,
-        source: FrameSource,
-        detector: FaceDetector,
-        executor: Executor,
         on_crop: CropHandler,
         on_absent: AbsentHandler,
-        fps: float = 5.0,
+        on_frame: FrameHandler | None,
     ) -> None:
         self.name = name
-        self.source = source
         self.labels = PersonLabels(name)
-        self._analyser = SourceAnalyser(detector, name, fps)
-        self._executor = executor
         self._on_crop = on_crop
         self._on_absent = on_absent
-        self.paused = False
+        self._on_frame = on_frame
+        self._paused = False
         self.num_analysed = 0
         self.last_face_t: float | None = None
         self._task = asyncio.create_task(self._run(), name=f"analysis {name}")
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @paused.setter
+    def paused(self, paused: bool) -> None:
+        self._paused = paused
 
     async def aclose(self) -> None:
         self._task.cancel()
@@ -89,15 +102,61 @@ class ParticipantAnalysis:
         return self._task.done()
 
     async def _run(self) -> None:
+        raise NotImplementedError
+
+    def _deliver(
+        self, t: float, crops: tuple[FaceCrop, ...], absent: tuple[PersonAbsent, ...]
+    ) -> None:
+        self.num_analysed += 1
+        if self._on_frame is not None:
+            self._on_frame(t)
+        for crop in crops:
+            self.last_face_t = crop.t
+            self._on_crop(self.name, self.labels.label(crop.person_id), crop)
+        for gone in absent:
+            label = self.labels.release(gone.person_id)
+            if label is not None:
+                self._on_absent(self.name, label, gone.t)
+
+
+class ParticipantAnalysis(_Analysis):
+    """Analyses one participant's video in this process; ``aclose()`` cancels it."""
+
+    def __init__(
+        self,
+        name: str,
+        source: FrameSource,
+        detector: FaceDetector,
+        executor: Executor,
+        on_crop: CropHandler,
+        on_absent: AbsentHandler,
+        fps: float = 5.0,
+        on_frame: FrameHandler | None = None,
+    ) -> None:
+        self.source = source
+        self._analyser = SourceAnalyser(detector, name, fps)
+        self._period_s = 1.0 / fps
+        self._executor = executor
+        super().__init__(name, on_crop, on_absent, on_frame)
+
+    async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        due = time.monotonic()
         while True:
+            # Wake only when a sample is due, then take the newest frame: frames in between
+            # are never looked at, whatever the camera's rate.
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
             try:
                 frame = await self.source.next()
             except FrameSourceClosedError:
                 return
-            t = time.time()
-            if self.paused or not self._analyser.due(t):
-                continue  # newest frame wins: frames between samples are simply not analysed
+            now = time.monotonic()
+            due = due + self._period_s if due + self._period_s > now else now + self._period_s
+            if self.paused:
+                continue
+            t = time.time() - (now - frame.received_at)  # when the frame was decoded
             try:
                 # The gray copy (8 MB for a 4K frame) is made in the worker too, off the loop.
                 found: FrameFaces = await loop.run_in_executor(
@@ -106,13 +165,50 @@ class ParticipantAnalysis:
             except ValueError as error:  # a frame we cannot read is skipped, not fatal
                 logger.warning("skipped a frame of %s: %s", self.name, error)
                 continue
-            if self.paused:
-                continue
-            self.num_analysed += 1
-            for crop in found.crops:
-                self.last_face_t = t
-                self._on_crop(self.name, self.labels.label(crop.person_id), crop)
-            for gone in found.absent:
-                label = self.labels.release(gone.person_id)
-                if label is not None:
-                    self._on_absent(self.name, label, gone.t)
+            if not self.paused:
+                self._deliver(t, found.crops, found.absent)
+
+
+class RemoteParticipantAnalysis(_Analysis):
+    """Hands on what a media worker found in one participant's video; ``aclose()`` stops it."""
+
+    def __init__(
+        self,
+        name: str,
+        source: RemoteVideo,
+        on_crop: CropHandler,
+        on_absent: AbsentHandler,
+        fps: float = 5.0,
+        on_frame: FrameHandler | None = None,
+    ) -> None:
+        self.source = source
+        self._fps = fps
+        super().__init__(name, on_crop, on_absent, on_frame)
+        source.start(name, fps)
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @paused.setter
+    def paused(self, paused: bool) -> None:
+        """Paused: the worker stops analysing (and spends nothing on it) until resumed."""
+        if paused != self._paused and not self.source.closed:
+            if paused:
+                self.source.stop()
+            else:
+                self.source.start(self.name, self._fps)
+        self._paused = paused
+
+    async def aclose(self) -> None:
+        self.source.stop()
+        await super().aclose()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                found: AnalysedFrame = await self.source.next()
+            except FrameSourceClosedError:
+                return
+            if not self.paused:
+                self._deliver(found.frame_t, found.crops, found.absent)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -18,6 +19,7 @@ from typing import Any
 
 from bot.bot_options import DuplicateBotError, OptionError, TooManyBotsError, session_settings
 from bot.live import LiveFeed
+from bot.media.pool import MediaWorkers, num_media_workers_from_env
 from bot.meetings.protocol import MeetingConnector, MeetingError
 from bot.scoring import ScoringHub
 from bot.session import MeetingSession
@@ -50,15 +52,22 @@ def validate_meeting_url(url: str) -> None:
     parse_any_meeting_url(url)
 
 
-def janus_connector(url: str, bot_name: str) -> tuple[MeetingConnector, str, str] | None:
-    """``janus+ws://…`` → (connector, platform, room)."""
+def janus_connector(
+    url: str, bot_name: str, media: MediaWorkers | None = None
+) -> tuple[MeetingConnector, str, str] | None:
+    """``janus+ws://…`` → (connector, platform, room); with ``media``, the videos are received
+    and analysed by those worker processes."""
     if not url.lower().startswith("janus+"):
         return None
+    from bot.media.sharded import sharded_subscribers
     from bot.meetings.janus import JanusConnector
+    from bot.meetings.janus_link import local_subscriber
     from bot.meetings.url import parse_meeting_url
 
     parsed = parse_meeting_url(url)
-    return JanusConnector(parsed, display_name=bot_name), "janus", str(parsed.room)
+    subscribers = local_subscriber if media is None else sharded_subscribers(media)
+    connector = JanusConnector(parsed, display_name=bot_name, subscribers=subscribers)
+    return connector, "janus", str(parsed.room)
 
 
 def meeting_key(url: str) -> str:
@@ -102,12 +111,27 @@ class BotRuntime:
         connector_factories: list[ConnectorFactory] | None = None,
         num_detection_threads: int = 2,
         max_bots: int = 10,
+        num_media_workers: int | None = None,
     ) -> None:
+        """``num_media_workers``: processes that receive, decode and find faces (``bot.media``);
+        ``None``: ``$CLASSPULSE_MEDIA_WORKERS``, else one per core; 1: all in this process."""
         self.storage = storage
         self.live = live or LiveFeed()
         self.scoring = ScoringHub(inference)
         self.detector = FaceDetector()
-        self.connector_factories = connector_factories or [janus_connector]
+        if num_media_workers is None:
+            num_media_workers = num_media_workers_from_env()
+        if num_media_workers < 1:
+            raise ValueError(f"Expected num_media_workers >= 1. Received: {num_media_workers}")
+        self.media = MediaWorkers(num_media_workers) if num_media_workers > 1 else None
+        factories = connector_factories or [janus_connector]
+        # The Janus connector gets the media workers (the built-in room decodes in-process).
+        self.connector_factories: list[ConnectorFactory] = [
+            functools.partial(janus_connector, media=self.media)
+            if factory is janus_connector
+            else factory
+            for factory in factories
+        ]
         self._num_threads = num_detection_threads
         self.max_bots = max_bots
         self._executor: ThreadPoolExecutor | None = None
@@ -118,6 +142,8 @@ class BotRuntime:
         self.writer = self.storage.writer()
         self._executor = ThreadPoolExecutor(self._num_threads, thread_name_prefix="faces")
         await self.scoring.start()
+        if self.media is not None:
+            await self.media.start()
         return self
 
     async def __aexit__(self, *_exc: object) -> None:
@@ -126,6 +152,8 @@ class BotRuntime:
     async def aclose(self) -> None:
         for handle in list(self._bots.values()):
             await self.stop_bot(handle.id)
+        if self.media is not None:
+            await self.media.aclose()
         await self.scoring.aclose()
         if self._executor is not None:
             self._executor.shutdown(wait=True)

@@ -8,8 +8,11 @@ person in every meeting the process serves.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
+import math
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -24,12 +27,38 @@ SEPARATOR = "|"
 ScoresHandler = Callable[[str, Scores], None]
 
 
+class LagHistogram:
+    """Counts of lags (seconds) by upper bound; cumulative like a Prometheus histogram."""
+
+    BOUNDS_S = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, math.inf)
+
+    def __init__(self) -> None:
+        self._counts = [0] * len(self.BOUNDS_S)
+        self.total_s = 0.0
+        self.count = 0
+
+    def observe(self, lag_s: float) -> None:
+        self._counts[bisect.bisect_left(self.BOUNDS_S, lag_s)] += 1
+        self.total_s += lag_s
+        self.count += 1
+
+    def buckets(self) -> tuple[tuple[float, int], ...]:
+        cumulative, out = 0, []
+        for bound, count in zip(self.BOUNDS_S, self._counts, strict=True):
+            cumulative += count
+            out.append((bound, cumulative))
+        return tuple(out)
+
+
 class ScoringHub:
     """Owns the inference client and the one task that reads its results."""
 
     def __init__(self, settings: InferenceSettings | None = None) -> None:
         self.client = InferenceClient(settings)
         self._handlers: dict[str, ScoresHandler] = {}
+        #: Frame decoded → scores handed to the session's state tracker (``Scores.t`` is the
+        #: frame's wall-clock time).
+        self.lag = LagHistogram()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> ScoringHub:
@@ -65,7 +94,9 @@ class ScoringHub:
 
     async def _dispatch(self) -> None:
         async for batch in self.client.results():
+            now = time.time()
             for scores in batch:
+                self.lag.observe(max(0.0, now - scores.t))
                 key, _, label = scores.person_id.partition(SEPARATOR)
                 handler = self._handlers.get(key)
                 if handler is None:

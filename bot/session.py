@@ -89,6 +89,7 @@ class MeetingSession(ClassAnalysis):
         self.state = "starting"
         self.stop_reason: str | None = None
         self.num_alerts = 0
+        self.num_frames_analysed = 0
         self.students = StudentRoster()
         self.teacher_desk = TeacherDesk(self, settings.teacher_code, self._teacher_claimed)
         self.notices = NoticeBoard(self.say, self._notice_posted, self.meeting_id)

@@ -14,14 +14,15 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from bot.alerts import AlertPolicy
-from bot.analysis import ParticipantAnalysis
+from bot.analysis import ParticipantAnalysis, RemoteParticipantAnalysis
+from bot.meetings.remote_video import RemoteVideo
 from bot.session_settings import ScoringHubLike, SessionSettings
 from bot.session_teacher import TeacherDesk
 from bot.students import Student, StudentRoster
 from engine.faces import FaceDetector
 from engine.states import StateTracker
 from engine.types import EngagementState, FaceCrop, PersonAbsent, Scores
-from storage import Sample, StateChanged, Writer
+from storage import AlertRaised, Sample, StateChanged, Writer
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ class ClassAnalysis:
     _persons: dict[str, _Person]
     _tracker: StateTracker
     _alerts: AlertPolicy
+    #: Frames analysed (with or without a face) since the session started, all students.
+    num_frames_analysed: int
 
     def publish(self, event: dict[str, object]) -> None:
         raise NotImplementedError
@@ -70,15 +73,28 @@ class ClassAnalysis:
             or student.analysis is not None
         ):
             return
-        student.analysis = ParticipantAnalysis(
-            student.label,
-            student.source,
-            self.detector,
-            self.executor,
-            self._on_crop,
-            self._on_absent,
-            fps=self.settings.analysis_fps,
-        )
+        fps = self.settings.analysis_fps
+        if isinstance(student.source, RemoteVideo):
+            student.source.on_gap = lambda started, ended: self._on_gap(student, started, ended)
+            student.analysis = RemoteParticipantAnalysis(
+                student.label,
+                student.source,
+                self._on_crop,
+                self._on_absent,
+                fps=fps,
+                on_frame=self._on_frame,
+            )
+        else:
+            student.analysis = ParticipantAnalysis(
+                student.label,
+                student.source,
+                self.detector,
+                self.executor,
+                self._on_crop,
+                self._on_absent,
+                fps=fps,
+                on_frame=self._on_frame,
+            )
         student.analysis.paused = self.paused
         self._persons.setdefault(student.label, _Person(student.label))
 
@@ -101,6 +117,17 @@ class ClassAnalysis:
                 self._alerts.forget(label)
             else:
                 self._alerts.update(label, EngagementState.NO_FACE, now)
+
+    def _on_frame(self, _t: float) -> None:
+        self.num_frames_analysed += 1
+
+    def _on_gap(self, student: Student, started: float, ended: float) -> None:
+        """A media worker died and was restarted: say so on the record, like a connection gap."""
+        text = f"analysis of one camera stopped for {ended - started:.1f} s (media worker restart)"
+        logger.warning("meeting %s: %s", self.meeting_id, text)
+        if student.stored and not student.opted_out:
+            self.writer.submit(AlertRaised(self.meeting_id, started, "analysis_gap", text, False))
+        self.publish({"type": "gap", "gap_s": ended - started, "t": ended})
 
     def _on_crop(self, owner: str, label: str, crop: FaceCrop) -> None:
         student = self.students.by_label(owner)

@@ -17,9 +17,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from bot.analysis import ParticipantAnalysis
+from bot.analysis import ParticipantAnalysis, RemoteParticipantAnalysis
 from bot.meetings.frames import FrameSource
 from bot.meetings.protocol import Participant
+from bot.meetings.remote_video import RemoteVideo
 from bot.teacher import BoundedMap
 
 #: Names remembered as opted out (a flood of opt-outs under fresh names forgets the oldest).
@@ -31,8 +32,8 @@ class Student:
     participant: Participant
     #: Unique among present students; the name the rows are stored under.
     label: str
-    source: FrameSource | None = None
-    analysis: ParticipantAnalysis | None = None
+    source: FrameSource | RemoteVideo | None = None
+    analysis: ParticipantAnalysis | RemoteParticipantAnalysis | None = None
     opted_out: bool = False
     #: The name looks like the teacher's and nobody has claimed yet: neither analysed nor stored
     #: until a claim says who the teacher is.

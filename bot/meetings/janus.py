@@ -20,7 +20,13 @@ from dataclasses import dataclass
 
 from bot.meetings.events import EventStream
 from bot.meetings.frames import FrameSource
-from bot.meetings.janus_link import JanusLink, LinkCallbacks, LinkSettings
+from bot.meetings.janus_link import (
+    JanusLink,
+    LinkCallbacks,
+    LinkSettings,
+    SubscriberFactory,
+    local_subscriber,
+)
 from bot.meetings.janus_textroom import ChatLine, ChatNotice, ChatUserJoined, ChatUserLeft
 from bot.meetings.janus_videoroom import MemberPresent
 from bot.meetings.protocol import (
@@ -39,6 +45,7 @@ from bot.meetings.protocol import (
     check_chat_text,
     normalize_display_name,
 )
+from bot.meetings.remote_video import RemoteVideo
 from bot.meetings.roster import Roster, RosterChange
 from bot.meetings.url import JanusMeetingUrl
 
@@ -76,8 +83,11 @@ class JanusConnector:
         settings: LinkSettings | None = None,
         backoff: Backoff | None = None,
         max_pending_chat: int = 256,
+        subscribers: SubscriberFactory = local_subscriber,
     ) -> None:
         self.url = url
+        #: Who receives the videos: this process, or the media workers (``bot.media``).
+        self.subscribers = subscribers
         self.display_name = normalize_display_name(display_name, fallback=DEFAULT_DISPLAY_NAME)
         self.settings = settings or LinkSettings()
         self.backoff = backoff or Backoff()
@@ -158,7 +168,9 @@ class JanusConnector:
     async def _open_link(self, lost_at: float | None = None) -> None:
         """Open a link. Its events are held until it is up; after a loss (``lost_at``, monotonic
         seconds) ``ConnectionRestored`` goes out first."""
-        link = JanusLink(self.url, self.display_name, self.settings, self._callbacks())
+        link = JanusLink(
+            self.url, self.display_name, self.settings, self._callbacks(), self.subscribers
+        )
         self._link = link
         self._held = []
         try:
@@ -244,7 +256,7 @@ class JanusConnector:
     def _member_present(self, member: MemberPresent) -> None:
         self._apply(self._roster.add_feed(member.feed_id, member.display))
 
-    def _video_added(self, feed_id: int, source: FrameSource, codec: str) -> None:
+    def _video_added(self, feed_id: int, source: FrameSource | RemoteVideo, codec: str) -> None:
         participant = self._roster.by_feed(feed_id)
         if participant is None or feed_id in self._videos:
             logger.warning("video for feed %s with no participant; not reported", feed_id)

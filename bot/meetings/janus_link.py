@@ -14,6 +14,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from bot.meetings.frames import FrameSource
 from bot.meetings.janus_session import JanusSession
@@ -23,11 +24,13 @@ from bot.meetings.janus_videoroom import (
     MemberGone,
     MemberPresent,
     MemberUnpublished,
+    PublishedVideo,
     RoomGone,
     RoomNotice,
     VideoRoomMember,
 )
 from bot.meetings.protocol import MeetingError
+from bot.meetings.remote_video import RemoteVideo
 from bot.meetings.url import JanusMeetingUrl
 
 logger = logging.getLogger(__name__)
@@ -46,9 +49,41 @@ class LinkCallbacks:
 
     member_present: Callable[[MemberPresent], None]
     member_gone: Callable[[int], None]
-    video_added: Callable[[int, FrameSource, str], None]
+    video_added: Callable[[int, FrameSource | RemoteVideo, str], None]
     video_removed: Callable[[int], None]
     chat: Callable[[ChatNotice], None]
+
+
+class VideoSubscriber(Protocol):
+    """What receives the watched videos: ``VideoRoomSubscriber`` in this process, or
+    ``bot.media.sharded.ShardedSubscriber`` spreading them over media worker processes."""
+
+    failed: asyncio.Event
+    failure_reason: str
+
+    async def add(self, videos: list[PublishedVideo]) -> None: ...
+    async def remove(self, feed_id: int) -> None: ...
+    async def close(self) -> None: ...
+
+
+#: Builds a link's subscriber: ``(session, url, private_id, callbacks)``.
+SubscriberFactory = Callable[
+    [JanusSession, JanusMeetingUrl, int | None, LinkCallbacks], VideoSubscriber
+]
+
+
+def local_subscriber(
+    session: JanusSession, url: JanusMeetingUrl, private_id: int | None, callbacks: LinkCallbacks
+) -> VideoSubscriber:
+    """Receives and decodes every video in this process (one peer connection)."""
+    return VideoRoomSubscriber(
+        session,
+        url.room,
+        private_id=private_id,
+        pin=url.pin,
+        on_video_added=callbacks.video_added,
+        on_video_removed=callbacks.video_removed,
+    )
 
 
 class JanusLink:
@@ -60,8 +95,10 @@ class JanusLink:
         display_name: str,
         settings: LinkSettings,
         callbacks: LinkCallbacks,
+        subscribers: SubscriberFactory = local_subscriber,
     ) -> None:
         self.url = url
+        self.subscribers = subscribers
         self.display_name = display_name
         self.settings = settings
         self.callbacks = callbacks
@@ -70,7 +107,7 @@ class JanusLink:
         self.chat_username = f"classpulse-{secrets.token_hex(4)}"
         self.session: JanusSession | None = None
         self.member: VideoRoomMember | None = None
-        self.subscriber: VideoRoomSubscriber | None = None
+        self.subscriber: VideoSubscriber | None = None
         self.chat: TextRoomClient | None = None
         self._notices: asyncio.Queue[RoomNotice] = asyncio.Queue()
         self._broken = asyncio.Event()
@@ -94,13 +131,8 @@ class JanusLink:
             self.session, url.room, self.display_name, url.pin, self._notices.put_nowait
         )
         present = await self.member.join()
-        self.subscriber = VideoRoomSubscriber(
-            self.session,
-            url.room,
-            private_id=self.member.private_id,
-            pin=url.pin,
-            on_video_added=self.callbacks.video_added,
-            on_video_removed=self.callbacks.video_removed,
+        self.subscriber = self.subscribers(
+            self.session, url, self.member.private_id, self.callbacks
         )
         self.chat = TextRoomClient(
             self.session,

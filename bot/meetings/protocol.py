@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from bot.meetings.frames import FrameSource
+from bot.meetings.remote_video import RemoteVideo
 
 #: Longest display name kept; longer names are cut with "…" (a name is a label, not a payload).
 MAX_DISPLAY_NAME_CHARS = 64
@@ -66,10 +67,11 @@ class ParticipantLeft:
 
 @dataclass(frozen=True, slots=True)
 class VideoTrackAdded:
-    """A participant's camera is available; read frames from ``source`` (newest frame wins)."""
+    """A participant's camera is available; read frames from ``source`` (newest frame wins), or,
+    when a media worker decodes it, the faces found in them (``RemoteVideo``)."""
 
     participant: Participant
-    source: FrameSource = field(compare=False)
+    source: FrameSource | RemoteVideo = field(compare=False)
     #: Codec name as negotiated, e.g. ``"vp8"`` or ``"h264"``.
     codec: str = ""
 

@@ -98,6 +98,32 @@ class Gauge(_Series):
         self.inc(-amount, **labels)
 
 
+class Histogram(_Series):
+    """A distribution copied from a ``LagHistogram`` kept elsewhere (cumulative bucket counts,
+    sum and count), rendered as Prometheus's ``_bucket{le=…}``, ``_sum`` and ``_count``."""
+
+    kind = "histogram"
+
+    def __init__(self, name: str, help_text: str) -> None:
+        super().__init__(name, help_text)
+        self._buckets: tuple[tuple[float, int], ...] = ()
+        self._sum = 0.0
+        self._count = 0
+
+    def set_from(self, buckets: tuple[tuple[float, int], ...], total: float, count: int) -> None:
+        """``buckets``: (upper bound, observations at or below it), ascending, ``inf`` last."""
+        with self._lock:
+            self._buckets, self._sum, self._count = buckets, float(total), int(count)
+
+    def lines(self) -> list[str]:
+        with self._lock:
+            return [
+                *(f'{self.name}_bucket{{le="{_number(le)}"}} {n}' for le, n in self._buckets),
+                f"{self.name}_sum {_number(self._sum)}",
+                f"{self.name}_count {self._count}",
+            ]
+
+
 class Metrics:
     """The figures one classpulse process exports. Names follow Prometheus conventions (units in
     the name, ``_total`` on counters); the attribute names are what the session sets."""
@@ -126,6 +152,20 @@ class Metrics:
             "Frames not analysed because the pipeline was behind, by reason "
             "(stale, overflow, restart, decoder).",
             ("reason",),
+        )
+        self.video_frames_analysed = Counter(
+            "classpulse_video_frames_analysed_total",
+            "Video frames searched for faces since start, with or without a face, all bots "
+            "(classpulse_frames_analysed_total counts the face crops scored).",
+        )
+        self.frame_to_state_lag = Histogram(
+            "classpulse_frame_to_state_lag_seconds",
+            "Seconds from a frame leaving the video decoder to its face's scores reaching the "
+            "state tracker.",
+        )
+        self.media_worker_restarts = Counter(
+            "classpulse_media_worker_restarts_total",
+            "Media worker processes that died and were started again.",
         )
         self.alerts_sent = Counter(
             "classpulse_alerts_sent_total", "Alerts sent to teachers (delivered or not)."
@@ -167,6 +207,9 @@ class Metrics:
         for series in self.series():
             lines.append(f"# HELP {series.name} {_escape_help(series.help)}")
             lines.append(f"# TYPE {series.name} {series.kind}")
+            if isinstance(series, Histogram):
+                lines.extend(series.lines())
+                continue
             for labels, value in series.samples():
                 label_text = ",".join(f'{name}="{_escape_label(text)}"' for name, text in labels)
                 lines.append(

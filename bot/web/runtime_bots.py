@@ -89,6 +89,11 @@ class RuntimeCollector:
         running = [h for h in handles if _info(h).state is BotState.RUNNING]
         metrics.participants_followed.set(sum(h.session.num_followed for h in running))
         metrics.alerts_sent.set_total(sum(h.session.num_alerts for h in handles))
+        metrics.video_frames_analysed.set_total(sum(h.session.num_frames_analysed for h in handles))
+        lag = self.runtime.scoring.lag
+        metrics.frame_to_state_lag.set_from(lag.buckets(), lag.total_s, lag.count)
+        if self.runtime.media is not None:
+            metrics.media_worker_restarts.set_total(self.runtime.media.num_restarts)
         writer = self.runtime.writer
         if writer is not None:
             stats = writer.stats()

@@ -12,6 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.logs import configure_logging
+from bot.scoring import LagHistogram
 from bot.web.metrics import Metrics
 from bot.web.runtime_bots import RuntimeCollector
 from engine.types import InferenceStats
@@ -36,7 +37,9 @@ def parse(text: str) -> dict[str, float]:
         else:
             match = SAMPLE.match(line)
             assert match, f"malformed sample line: {line!r}"
-            assert match.group(1) in typed, f"sample before its TYPE: {line!r}"
+            name = match.group(1)
+            base = re.sub(r"_(bucket|sum|count)$", "", name)  # a histogram's samples
+            assert name in typed or base in typed, f"sample before its TYPE: {line!r}"
             values[match.group(1) + (match.group(2) or "")] = float(match.group(3))
     return values
 
@@ -97,6 +100,7 @@ def test_runtime_collector_copies_writer_inference_and_bot_figures(writer: Write
         session = SimpleNamespace(
             num_alerts=alerts,
             num_followed=people,
+            num_frames_analysed=10 * people,
             state=state,
             meeting_id="m",
             stop_reason=None,
@@ -113,10 +117,14 @@ def test_runtime_collector_copies_writer_inference_and_bot_figures(writer: Write
         )
 
     stats = [_inference(scored=100), _inference(scored=160)]
+    lag = LagHistogram()
+    for seconds in (0.04, 0.15, 0.15, 2.5):
+        lag.observe(seconds)
     runtime = SimpleNamespace(
         bots=lambda: [handle("running", 2, 3), handle("ended", 1, 0)],
         writer=writer,
-        scoring=SimpleNamespace(stats=lambda: stats[0]),
+        scoring=SimpleNamespace(stats=lambda: stats[0], lag=lag),
+        media=None,
     )
     metrics = Metrics()
     metrics.add_collector(RuntimeCollector(runtime))  # type: ignore[arg-type]
@@ -127,6 +135,11 @@ def test_runtime_collector_copies_writer_inference_and_bot_figures(writer: Write
     assert first['classpulse_dropped_frames_total{reason="stale"}'] == 4
     assert first['classpulse_inference_latency_seconds{quantile="0.95"}'] == 0.08
     assert first["classpulse_writer_backlog_rows"] == writer.stats().pending
+    assert first["classpulse_video_frames_analysed_total"] == 30
+    assert first['classpulse_frame_to_state_lag_seconds_bucket{le="0.05"}'] == 1
+    assert first['classpulse_frame_to_state_lag_seconds_bucket{le="0.2"}'] == 3
+    assert first['classpulse_frame_to_state_lag_seconds_bucket{le="+Inf"}'] == 4
+    assert first["classpulse_frame_to_state_lag_seconds_count"] == 4
     stats.pop(0)
     second = parse(metrics.render())
     assert second["classpulse_frames_analysed_total"] == 160

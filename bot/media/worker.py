@@ -1,0 +1,233 @@
+"""The media worker process: its own Janus subscriber per meeting link, decoding, face finding.
+
+One asyncio loop per worker. aiortc decodes each received video in its own thread; a feed under
+analysis has one task that sleeps until a sample is due, takes the newest decoded frame (newest
+frame wins: the ones in between were never wanted) and runs the face stage inline — a few
+milliseconds, and OpenCV releases the GIL. Only crops and events go back to the parent, with
+back-pressure: while the parent is slow, ``drain()`` holds the analysis tasks, frames keep being
+replaced, nothing queues.
+
+Never imports TensorFlow (it segfaults beside pylibsrtp); the parent checks ``WorkerReady``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import sys
+import time
+
+from bot.media.wire import (
+    Analyse,
+    CloseLink,
+    FacesFound,
+    LinkFailed,
+    OpenLink,
+    Shutdown,
+    Subscribe,
+    ToParent,
+    Unsubscribe,
+    VideoDown,
+    VideoUp,
+    WorkerReady,
+    encode,
+    read_message,
+)
+from bot.meetings.frames import FrameSource, FrameSourceClosedError
+from bot.meetings.janus_session import JanusSession
+from bot.meetings.janus_subscriber import VideoRoomSubscriber
+from bot.meetings.remote_video import AnalysedFrame
+from engine.faces import FaceDetector, SourceAnalyser
+
+logger = logging.getLogger(__name__)
+
+
+class _Outbox:
+    """The parent connection; ``send`` waits while the socket is full (back-pressure)."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+
+    async def send(self, message: ToParent) -> None:
+        self.writer.write(encode(message))
+        await self.writer.drain()
+
+    def post(self, message: ToParent) -> None:
+        """Send without waiting (events from callbacks; small and rare)."""
+        self.writer.write(encode(message))
+
+
+class _WorkerLink:
+    """One meeting link's subscriber in this worker, and the analysis tasks of its feeds."""
+
+    def __init__(self, spec: OpenLink, outbox: _Outbox, detector: FaceDetector) -> None:
+        self.spec = spec
+        self.outbox = outbox
+        self.detector = detector
+        self.session: JanusSession | None = None
+        self.subscriber: VideoRoomSubscriber | None = None
+        self.sources: dict[int, FrameSource] = {}
+        self.wanted: dict[int, tuple[str, float]] = {}
+        self.tasks: dict[int, asyncio.Task[None]] = {}
+        self._watch: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        spec = self.spec
+        self.session = await JanusSession.connect(
+            spec.websocket_url, api_secret=spec.api_secret, token=spec.token
+        )
+        self.subscriber = VideoRoomSubscriber(
+            self.session,
+            spec.room,
+            private_id=spec.private_id,
+            pin=spec.pin,
+            on_video_added=self._added,
+            on_video_removed=self._removed,
+        )
+        self._watch = asyncio.create_task(self._watch_failure(), name="worker-link-watch")
+
+    async def _watch_failure(self) -> None:
+        assert self.session is not None and self.subscriber is not None
+        lost = asyncio.create_task(self.session.wait_lost())
+        failed = asyncio.create_task(self.subscriber.failed.wait())
+        try:
+            await asyncio.wait({lost, failed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+            failed.cancel()
+        reason = self.session.lost_reason or self.subscriber.failure_reason
+        self.outbox.post(LinkFailed(self.spec.link_id, reason or "subscriber failed"))
+
+    def _added(self, feed_id: int, source: FrameSource, codec: str) -> None:
+        self.sources[feed_id] = source
+        self.outbox.post(VideoUp(self.spec.link_id, feed_id, codec))
+        if feed_id in self.wanted:
+            self._start(feed_id)
+
+    def _removed(self, feed_id: int) -> None:
+        self.sources.pop(feed_id, None)
+        task = self.tasks.pop(feed_id, None)
+        if task is not None:
+            task.cancel()
+        self.outbox.post(VideoDown(self.spec.link_id, feed_id, "stream removed"))
+
+    def analyse(self, request: Analyse) -> None:
+        task = self.tasks.pop(request.feed_id, None)
+        if task is not None:
+            task.cancel()
+        if request.fps is None:
+            self.wanted.pop(request.feed_id, None)
+            return
+        self.wanted[request.feed_id] = (request.name, request.fps)
+        if request.feed_id in self.sources:
+            self._start(request.feed_id)
+
+    def _start(self, feed_id: int) -> None:
+        name, fps = self.wanted[feed_id]
+        source = self.sources[feed_id]
+        self.tasks[feed_id] = asyncio.create_task(
+            self._analyse(feed_id, source, name, fps), name=f"analyse {feed_id}"
+        )
+
+    async def _analyse(self, feed_id: int, source: FrameSource, name: str, fps: float) -> None:
+        analyser = SourceAnalyser(self.detector, name, fps)
+        period = 1.0 / fps
+        due = time.monotonic()
+        while True:
+            # Wake only when a sample is due: between samples this task costs nothing, whatever
+            # the camera's frame rate.
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            try:
+                frame = await source.next()
+            except FrameSourceClosedError:
+                return
+            now = time.monotonic()
+            due = due + period if due + period > now else now + period  # behind: skip, not queue
+            frame_t = time.time() - (now - frame.received_at)
+            try:
+                found = analyser.analyse(frame.image, frame_t)
+            except ValueError as error:  # an unreadable frame is skipped, not fatal
+                logger.warning("skipped a frame of feed %s: %s", feed_id, error)
+                continue
+            await self.outbox.send(
+                FacesFound(
+                    self.spec.link_id,
+                    feed_id,
+                    AnalysedFrame(frame_t, found.crops, found.absent, source.num_received),
+                )
+            )
+
+    async def close(self) -> None:
+        tasks = [*self.tasks.values(), *([self._watch] if self._watch else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.subscriber is not None:
+            with contextlib.suppress(Exception):
+                await self.subscriber.close()
+        if self.session is not None:
+            with contextlib.suppress(Exception):
+                await self.session.close()
+
+
+async def _serve(sock: socket.socket) -> None:
+    reader, writer = await asyncio.open_unix_connection(sock=sock)
+    outbox = _Outbox(writer)
+    detector = FaceDetector()
+    links: dict[int, _WorkerLink] = {}
+    outbox.post(WorkerReady(os.getpid(), "tensorflow" in sys.modules))
+    try:
+        while True:
+            try:
+                message = await read_message(reader)
+            except asyncio.IncompleteReadError:
+                return  # the parent is gone: so are we
+            try:
+                if isinstance(message, OpenLink):
+                    link = links[message.link_id] = _WorkerLink(message, outbox, detector)
+                    try:
+                        await link.open()
+                    except Exception as error:
+                        outbox.post(LinkFailed(message.link_id, f"cannot connect: {error!r}"))
+                elif isinstance(message, Subscribe):
+                    found = links.get(message.link_id)
+                    if found is not None and found.subscriber is not None:
+                        await found.subscriber.add(list(message.videos))
+                elif isinstance(message, Unsubscribe):
+                    found = links.get(message.link_id)
+                    if found is not None and found.subscriber is not None:
+                        await found.subscriber.remove(message.feed_id)
+                elif isinstance(message, Analyse):
+                    found = links.get(message.link_id)
+                    if found is not None:
+                        found.analyse(message)
+                elif isinstance(message, CloseLink):
+                    closing = links.pop(message.link_id, None)
+                    if closing is not None:
+                        await closing.close()
+                elif isinstance(message, Shutdown):
+                    return
+            except Exception as error:  # one link's trouble must not end the worker
+                logger.exception("media worker: %s failed", type(message).__name__)
+                link_id = getattr(message, "link_id", None)
+                if isinstance(link_id, int):
+                    outbox.post(LinkFailed(link_id, f"{type(message).__name__}: {error!r}"))
+    finally:
+        for link in list(links.values()):
+            await link.close()
+        writer.close()
+
+
+def worker_main(sock: socket.socket, log_level: int) -> None:
+    """The worker process's entry point (spawned: a fresh interpreter, nothing inherited)."""
+    logging.basicConfig(
+        level=log_level, format="%(asctime)s %(levelname)s media-worker %(name)s: %(message)s"
+    )
+    logging.getLogger("aiortc.rtcrtpreceiver").setLevel(logging.ERROR)  # until a keyframe
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(sock))
