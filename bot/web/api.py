@@ -44,7 +44,7 @@ REPORT_SUFFIXES = {
 
 
 def setup_routes(app: web.Application) -> None:
-    from bot.web import api_bots  # it uses this module's helpers
+    from bot.web import api_bots, api_rooms  # they use this module's helpers
 
     app.router.add_get("/api/openapi.json", get_openapi)
     app.router.add_get("/api/meetings", list_meetings)
@@ -58,6 +58,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/bots", api_bots.start_bot)
     app.router.add_get("/api/bots/{bot_id}", api_bots.get_bot)
     app.router.add_delete("/api/bots/{bot_id}", api_bots.stop_bot)
+    api_rooms.setup_room_routes(app)
     app.router.add_get("/api/model", get_model_report)
     app.router.add_get("/api/model/files/{name}", get_model_file)
 

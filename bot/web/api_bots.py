@@ -10,11 +10,11 @@ from typing import Any
 from aiohttp import web
 
 from bot.bot_options import DuplicateBotError, OptionError, TooManyBotsError, session_settings
-from bot.meetings.url import parse_any_meeting_url
+from bot.meetings.url import BuiltinMeetingUrl, parse_any_meeting_url
 from bot.web.api import _only, _read, _text
 from bot.web.bots import BotsUnavailableError, bot_json
 from bot.web.errors import ApiError, bad_request, not_found
-from bot.web.keys import BOTS, SETTINGS, START_LOCK
+from bot.web.keys import BOTS, OPEN_ROOMS, SETTINGS, START_LOCK
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,8 @@ async def start_bot(request: web.Request) -> web.Response:
         raise bad_request(
             f"Expected options to be a JSON object. Received: {options!r:.80}", field="options"
         )
+    if isinstance(meeting, BuiltinMeetingUrl):
+        options = _builtin_room_options(request.app, meeting.room, options)
     try:  # every option by its own rule, whichever manager starts the bot
         session_settings(teacher, options, code)
     except OptionError as error:
@@ -95,6 +97,24 @@ async def start_bot(request: web.Request) -> web.Response:
     return web.json_response(
         bot_json(info), status=201, headers={"Location": f"/api/bots/{info.bot_id}"}
     )
+
+
+def _builtin_room_options(
+    app: web.Application, room: str, options: dict[str, Any]
+) -> dict[str, Any]:
+    """Refuses a built-in room that is not open (the bot would only fail after its 201); a
+    room opened through the API lends its title to the meeting unless options name one."""
+    from bot.web.api_rooms import room_registry  # it imports this module
+
+    registry = room_registry(app)
+    if registry is None or registry.get(room) is None:
+        raise bad_request(
+            "Expected builtin:NAME of a room open on this server (see GET /api/rooms). "
+            f"Received: builtin:{room}",
+            field="meeting_url",
+        )
+    stored = app.get(OPEN_ROOMS, {}).get(room)
+    return {"title": stored.title, **options} if stored is not None else options
 
 
 def _duplicate(bot_id: str, meeting_url: str) -> ApiError:

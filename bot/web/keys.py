@@ -11,7 +11,7 @@ from bot.settings import Settings
 from bot.web.auth import TokenCheck
 from bot.web.bots import BotManager
 from bot.web.metrics import Metrics
-from storage import Storage
+from storage import Storage, StoredRoom
 
 SETTINGS = web.AppKey("settings", Settings)
 STORAGE = web.AppKey("storage", Storage)
@@ -25,3 +25,5 @@ NEW_API_TOKEN: web.AppKey[str | None] = web.AppKey("new_api_token")
 CLOSING = web.AppKey("closing", asyncio.Event)
 #: Held while a bot is checked and started: two requests for one meeting cannot both start one.
 START_LOCK = web.AppKey("start_lock", asyncio.Lock)
+#: The rooms opened through the API (``bot.web.api_rooms``), by name: title and teacher token.
+OPEN_ROOMS: web.AppKey[dict[str, StoredRoom]] = web.AppKey("open_rooms", dict)

@@ -13,6 +13,7 @@ from bot.web.schemas import (
     BUCKET,
     FORMAT,
     MEETING_ID,
+    ROOM,
     UNAUTHORIZED,
     component_schemas,
     error_answer,
@@ -219,6 +220,58 @@ def build_document() -> dict[str, Any]:
                 },
             },
         },
+        "/api/rooms": {
+            "get": {
+                "operationId": "listRooms",
+                "summary": "The open built-in class rooms, oldest first.",
+                "responses": {
+                    "200": json_answer(
+                        json_object({"rooms": {"type": "array", "items": ref("Room")}}),
+                        "The rooms.",
+                    ),
+                    **UNAUTHORIZED,
+                },
+            },
+            "post": {
+                "operationId": "openRoom",
+                "summary": "Open a built-in class room: the answer has the teacher's and the "
+                "students' links; invite the bot with meeting_url builtin:ROOM. Open rooms "
+                "survive a restart of the server.",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": ref("NewRoom")}},
+                },
+                "responses": {
+                    "201": json_answer(ref("Room"), "The room, open."),
+                    "400": error_answer("The body or the title was wrong (field names it)."),
+                    **UNAUTHORIZED,
+                    "413": error_answer("The body is too large."),
+                    "503": error_answer("No built-in room here, or the most rooms are open."),
+                },
+            },
+        },
+        "/api/rooms/{room}": {
+            "get": {
+                "operationId": "getRoom",
+                "summary": "One open room and its links.",
+                "parameters": [ROOM],
+                "responses": {
+                    "200": json_answer(ref("Room"), "The room."),
+                    **UNAUTHORIZED,
+                    "404": error_answer("No open room has this name."),
+                },
+            },
+            "delete": {
+                "operationId": "closeRoom",
+                "summary": "Close the room: everyone is disconnected and the bot leaves.",
+                "parameters": [ROOM],
+                "responses": {
+                    "204": {"description": "Closed."},
+                    **UNAUTHORIZED,
+                    "404": error_answer("No open room has this name."),
+                },
+            },
+        },
         "/api/model": {
             "get": {
                 "operationId": "getModelReport",
@@ -256,7 +309,7 @@ def build_document() -> dict[str, Any]:
         "info": {
             "title": "classpulse",
             "version": "1",
-            "description": "Invite the engagement bot into a class, follow it live, "
+            "description": "Open a class room or invite the engagement bot into a class, follow it live, "
             "and read the history. "
             "Every route needs 'Authorization: Bearer <token>'.",
         },

@@ -172,6 +172,14 @@ BOT_ID = {
     "schema": {"type": "string", "minLength": 1, "maxLength": 64},
 }
 
+ROOM = {
+    "name": "room",
+    "in": "path",
+    "required": True,
+    "description": "A room name as returned by POST /api/rooms.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+}
+
 
 def component_schemas() -> dict[str, dict[str, Any]]:
     """Every schema of ``components/schemas`` (a fresh dict each call)."""
@@ -250,6 +258,31 @@ def component_schemas() -> dict[str, dict[str, Any]]:
             },
         },
         "required": ["meeting_url", "teacher"],
+        "additionalProperties": False,
+    }
+    schemas["Room"] = json_object(
+        {
+            "room": {"type": "string", "description": "Its name: invite the bot as builtin:NAME."},
+            "title": {"type": "string"},
+            "teacher_url": {
+                "type": "string",
+                "description": "The teacher's link (keep it secret: it makes its holder teacher).",
+            },
+            "student_url": {"type": "string", "description": "The link to share with students."},
+        }
+    )
+    schemas["Room"]["required"] = ["room", "title", "teacher_url", "student_url"]
+    schemas["NewRoom"] = {
+        "type": "object",
+        "properties": {
+            "title": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 200,
+                "description": "The class's title, shown in the room list and the history.",
+            }
+        },
+        "required": ["title"],
         "additionalProperties": False,
     }
     schemas["ModelReport"] = json_object(
