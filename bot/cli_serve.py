@@ -17,6 +17,7 @@ from typing import TextIO
 
 from aiohttp import web
 
+from bot.cli_room import add_room
 from bot.logs import configure_logging
 from bot.settings import LOG_FORMATS, Settings
 from bot.web.app import create_app
@@ -57,7 +58,7 @@ def add_serve(subparsers: SubParsers) -> None:
 
 
 #: Registered by ``bot.cli._subcommands``.
-SERVE_SUBCOMMANDS: list[Callable[[SubParsers], None]] = [add_serve]
+SERVE_SUBCOMMANDS: list[Callable[[SubParsers], None]] = [add_serve, add_room]
 
 
 def run_serve(args: argparse.Namespace) -> int:
