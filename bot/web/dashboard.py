@@ -17,7 +17,7 @@ from bot.web.errors import Handler, is_api_path
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 #: Paths the dashboard draws (everything else is the API, /metrics, static files or the room).
-PAGES = ("/", "/bots", "/about", "/meetings/{meeting_id}", "/students/{name}")
+PAGES = ("/", "/classes", "/bots", "/about", "/meetings/{meeting_id}", "/students/{name}")
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "

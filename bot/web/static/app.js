@@ -2,10 +2,12 @@
 //   /                  meetings (filters, live ones marked)
 //   /meetings/ID       one meeting: class timeline, a lane per student, alerts; live while a bot is in it
 //   /students/NAME     one student across meetings
+//   /classes           open a class room (New class), its links, invite the bot (classes.js)
 //   /bots              invite the bot, see and stop bots
 //   /about             the model's evaluation report and plots
 
 import { ApiError, download, follow, getBlob, getJson, getToken, sendJson, setToken, takeTokenFromLocation } from "./api.js";
+import { classesView } from "./classes.js";
 import { emptyNote, lanesChart, studentBars, timelineChart } from "./charts.js";
 import { STATES, STATE_LABELS, clock, duration, el, legend, meetingTitle, percent, when } from "./dom.js";
 
@@ -396,6 +398,7 @@ function route() {
   let match;
   if ((match = /^\/meetings\/([^/]+)$/.exec(path))) return meetingView(decodeURIComponent(match[1]));
   if ((match = /^\/students\/([^/]+)$/.exec(path))) return studentView(decodeURIComponent(match[1]));
+  if (path === "/classes") return classesView(show);
   if (path === "/bots") return botsView();
   if (path === "/about") return aboutView();
   return meetingsView();
