@@ -26,6 +26,9 @@ from engine.types import EngagementState, InferenceStats, PersonAbsent, Scores, 
 
 #: Consecutive undecodable packets after which a file is treated as unreadable from there on.
 _MAX_BAD_PACKETS = 100
+#: Largest frame analysed: 4K UHD. A bigger frame (an 8K screen capture, a crafted file) costs
+#: hundreds of MB per gray copy for faces that 4K already shows; ``--max-pixels`` raises it.
+MAX_FRAME_PIXELS = 3840 * 2160
 
 
 class AnalysisError(Exception):
@@ -71,17 +74,21 @@ def analyze_video(
     client: InferenceClient | None = None,
     progress: bool = False,
     on_frame: Callable[[int, float], None] | None = None,
+    max_pixels: int = MAX_FRAME_PIXELS,
 ) -> AnalysisResult:
     """Analyse ``video``; write ``timeline.csv``, ``timeline.json``, ``timeline.png`` and
     ``scores.csv`` into ``out_dir`` (nothing is written when it is ``None``).
 
     ``client`` lets callers share one running inference process; otherwise one is started and
-    closed here. ``on_frame(index, t)`` is called for every decoded frame.
+    closed here. ``on_frame(index, t)`` is called for every decoded frame. A frame of more
+    than ``max_pixels`` pixels raises ``AnalysisError`` (checked before decoding, from the
+    stream's header, and again for every frame: a stream may change size).
     """
     video = Path(video)
     container = _open(video)
     try:
         stream = container.streams.video[0]
+        _check_size(video, stream.codec_context.width, stream.codec_context.height, max_pixels)
         stream.thread_type = "AUTO"
         own_client = client is None
         if client is None:
@@ -90,7 +97,17 @@ def analyze_video(
             client = InferenceClient(replace(settings, max_age_s=None)).start()
         try:
             return _run(
-                video, container, stream, out_dir, fps, detector, states, client, progress, on_frame
+                video,
+                container,
+                stream,
+                out_dir,
+                fps,
+                detector,
+                states,
+                client,
+                progress,
+                on_frame,
+                max_pixels,
             )
         finally:
             if own_client:
@@ -114,6 +131,14 @@ def _open(video: Path) -> Any:
     return container
 
 
+def _check_size(video: Path, width: int | None, height: int | None, max_pixels: int) -> None:
+    if width and height and width * height > max_pixels:
+        raise AnalysisError(
+            f"Expected frames of at most {max_pixels} pixels (3840×2160 by default; "
+            f"--max-pixels to raise it). Received: {width}×{height} in {video.name}"
+        )
+
+
 def _reason(error: BaseException) -> str:
     return getattr(error, "strerror", None) or str(error) or type(error).__name__
 
@@ -129,6 +154,7 @@ def _run(
     client: InferenceClient,
     progress: bool,
     on_frame: Callable[[int, float], None] | None,
+    max_pixels: int = MAX_FRAME_PIXELS,
 ) -> AnalysisResult:
     from tqdm import tqdm
 
@@ -158,6 +184,7 @@ def _run(
                     break
                 continue
             for frame in frames:
+                _check_size(video, frame.width, frame.height, max_pixels)
                 raw_t = frame.time if frame.time is not None else num_decoded / rate
                 first_t = raw_t if first_t is None else first_t
                 t = max(0.0, float(raw_t - first_t))
@@ -254,6 +281,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="width (px) faces are searched at; raise for small faces in wide "
         f"shots (default {DetectorSettings.detect_width})",
     )
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=MAX_FRAME_PIXELS,
+        help=f"refuse frames larger than this many pixels (default {MAX_FRAME_PIXELS}: 4K UHD)",
+    )
     parser.add_argument("--model", type=Path, default=None, help="model file (default: shipped)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
@@ -280,6 +313,7 @@ def run(args: argparse.Namespace) -> int:
             out_dir,
             fps=args.fps,
             detector=DetectorSettings(detect_width=args.detect_width),
+            max_pixels=args.max_pixels,
             inference=InferenceSettings(model_path=str(args.model) if args.model else None),
             progress=not args.quiet,
         )

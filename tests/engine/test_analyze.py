@@ -175,3 +175,18 @@ def test_unreadable_files_give_one_line_and_exit_code_1(
 def test_analysis_error_is_raised_for_library_callers(tmp_path: Path) -> None:
     with pytest.raises(AnalysisError, match="no such file"):
         analyze_video(tmp_path / "nope.webm", None)
+
+
+def test_frames_over_the_resolution_limit_are_refused_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clip = make_clip(tmp_path / "wide.webm", [], 1.0, fps=5)  # 640×360 = 230,400 pixels
+    code = main([str(clip), "--out", str(tmp_path / "out"), "--max-pixels", "100000"])
+    captured = capsys.readouterr()
+    assert code == 1 and "Traceback" not in captured.err
+    line = captured.err.strip()
+    assert line.startswith("classpulse analyze: error: Expected frames of at most 100000 pixels")
+    assert line.endswith("Received: 640×360 in wide.webm")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(AnalysisError, match="640×360"):
+        analyze_video(clip, None, max_pixels=640 * 359)
