@@ -145,3 +145,38 @@ async def test_teacher_page_gets_the_alert_and_students_never_do(
         await browser.close()
         await bot.leave()
         reader.cancel()
+
+
+VISIBLE_TILES = (
+    "[...document.querySelectorAll('#tiles figure:not([hidden])')]"
+    ".filter((f) => f.querySelector('video').videoWidth > 0)"
+    ".map((f) => f.querySelector('figcaption').textContent).sort()"
+)
+
+
+async def test_whoever_joins_last_sees_every_tile(
+    room_server: RoomServer, chromium: str, fake_camera: Path, tmp_path: Path
+) -> None:
+    """Students settle in first; the teacher (camera on, as the page's default) joins last and
+    sees both students' tiles without waiting for anyone else to join or leave."""
+    room = room_server.registry.create("latecomer", teacher_name="Ms Tanaka")
+    browser = await Browser.launch(chromium, tmp_path / "profile", fake_camera)
+    try:
+        students = [await browser.open(room_server.base_url + room.student_path) for _ in range(2)]
+        await join(students[0], "Aiko", camera=True)
+        await join(students[1], "Ben", camera=True)
+        await students[0].wait_for(f"JSON.stringify({VISIBLE_TILES}) === '[\"Ben\"]'")
+        await students[1].wait_for(f"JSON.stringify({VISIBLE_TILES}) === '[\"Aiko\"]'")
+        await asyncio.sleep(1.0)  # the class has settled: no roster change is on its way
+
+        teacher = await browser.open(room_server.base_url + room.teacher_path)
+        await join(teacher, "Ms Tanaka", camera=True)
+        await teacher.wait_for(
+            f'JSON.stringify({VISIBLE_TILES}) === \'["Aiko","Ben"]\'', timeout=15
+        )
+        # And the students see the teacher who arrived after them.
+        for student, other in zip(students, ("Ben", "Aiko"), strict=True):
+            await student.wait_for(f"{VISIBLE_TILES}.includes('Ms Tanaka')", timeout=15)
+            assert other in await student.evaluate(VISIBLE_TILES)
+    finally:
+        await browser.close()

@@ -168,31 +168,33 @@ function updateCameraButton() {
 }
 
 function attachTile(mid, track) {
+  // A track may arrive after the `tiles` message that names it (the server sends the tiles as
+  // soon as it has assigned them, often before this browser has applied the answer), and the
+  // server sends no other until the assignment changes: so a new tile shows what is already
+  // known about its slot, and `showTiles` updates the tiles that exist.
   const figure = document.createElement("figure");
   figure.className = "tile";
-  figure.hidden = true;
   const video = document.createElement("video");
   Object.assign(video, {autoplay: true, muted: true, playsInline: true});
   video.srcObject = new MediaStream([track]);
   const caption = document.createElement("figcaption");
   figure.append(video, caption);
   $("tiles").append(figure);
-  tileViews.set(mid, {figure, video, caption});
+  const view = {figure, video, caption};
+  tileViews.set(mid, view);
+  showTile(mid, view);
+}
+
+function showTile(mid, view) {
+  const name = Object.hasOwn(state.tiles, mid) ? state.tiles[mid] : null;
+  view.caption.textContent = name ?? "";
+  view.figure.hidden = name === null;
 }
 
 function showTiles(tiles) {
   state.tiles = {};
-  const shown = new Set();
-  for (const tile of tiles) {
-    state.tiles[tile.mid] = tile.name;
-    shown.add(tile.mid);
-    const view = tileViews.get(tile.mid);
-    if (view) {
-      view.caption.textContent = tile.name;
-      view.figure.hidden = false;
-    }
-  }
-  for (const [mid, view] of tileViews) if (!shown.has(mid)) view.figure.hidden = true;
+  for (const tile of tiles) state.tiles[tile.mid] = tile.name;
+  for (const [mid, view] of tileViews) showTile(mid, view);
 }
 
 function showParticipants(people) {
