@@ -51,6 +51,38 @@ def build_frame_encoder(batch_norm: bool = False) -> keras.Model:
     return keras.Model(inputs, outputs, name="frame_encoder")
 
 
+@keras.saving.register_keras_serializable(package="classpulse")
+class HorizontalFlip(layers.Layer):
+    """Mirrors (N, H, W, C) images left to right; deterministic, unlike ``RandomFlip``."""
+
+    def call(self, inputs: Any) -> Any:
+        return keras.ops.flip(inputs, axis=2)
+
+
+def multi_view(encoder: keras.Model, views: int = 2) -> keras.Model:
+    """The same encoder (shared weights) on several views of a face, embeddings averaged.
+
+    Test-time averaging inside the per-frame CNN, so every caller (the live inference process,
+    evaluation, the LSTM head) gets it with no change, at ``views`` times the convolution cost.
+    ``views=2``: the face and its mirror image; ``views=4``: also a 2-pixel tighter crop of it
+    (what a slightly larger detector box would give) and that crop's mirror image. Averaging
+    over small changes of framing is what keeps the state still while the tracker's box moves.
+    """
+    if views not in (2, 4):
+        raise ValueError(f"Expected views in (2, 4). Received: {views}")
+    inputs = keras.Input((FACE_SIZE, FACE_SIZE, 1), name="face")
+    faces = [inputs]
+    if views == 4:
+        tighter = layers.Cropping2D(2, name="tighter_crop")(inputs)
+        faces.append(layers.Resizing(FACE_SIZE, FACE_SIZE, name="tighter_resize")(tighter))
+    embeddings = []
+    for index, face in enumerate(faces):
+        embeddings.append(encoder(face))
+        embeddings.append(encoder(HorizontalFlip(name=f"mirror{index}")(face)))
+    outputs = layers.Average(name="view_average")(embeddings)
+    return keras.Model(inputs, outputs, name=f"frame_encoder_{views}_views")
+
+
 def build_sequence_head(embedding_dim: int, num_classes: int = len(CLASSES)) -> keras.Model:
     """(T, embedding_dim) → (num_classes,): two stacked LSTM(128), dropout 0.5 after each."""
     inputs = keras.Input((None, embedding_dim), name="embeddings")

@@ -21,7 +21,7 @@ import numpy as np
 from keras import layers
 
 from engine.datasets import FaceDataset, load_mapping, state_matrix
-from engine.model import EmotionModel, build_cnn_lstm, build_frame_encoder
+from engine.model import EmotionModel, build_cnn_lstm, build_frame_encoder, multi_view
 from engine.preprocess import preprocess_faces
 from engine.settings_paths import datasets_dir
 from engine.training.augment import augment_faces
@@ -44,6 +44,7 @@ class Recipe:
     augment: bool = True
     balancing_power: float = 1.0  # sample weight ∝ frequency(state)^-power
     calibrate: bool = True  # per-state prior correction chosen on validation
+    views: int = 1  # test-time views averaged inside the encoder (1, 2: mirror, 4: + tighter crop)
     epochs: int = 40
     patience: int = 6
     batch_size: int = 64
@@ -213,6 +214,8 @@ def train_recipe(
         encoder = train_encoder(corpus, recipe, mapping, run_dir)
         timing["stills_seconds"] = timing.get("stills_seconds", 0) + time.monotonic() - started
         timing_path.write_text(json.dumps(timing))
+    if recipe.views > 1:
+        encoder = multi_view(encoder, recipe.views)
     groups = validation_groups(corpus)
     head_path = run_dir / "sequence_head.keras"
     if head_path.is_file():
