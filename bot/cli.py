@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from engine.quiet_start import import_tensorflow
 from engine.settings_paths import datasets_dir
 
 
@@ -58,6 +59,7 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    import_tensorflow()  # before the training modules do: without the start-up chatter
     if not args.data:
         from engine.training.recipe import Recipe, train_recipe
 
@@ -121,6 +123,8 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
 
 def _run_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
+
+    import_tensorflow()  # before engine.model does: without the start-up chatter
 
     from engine.datasets import load_mapping, read_dataset
     from engine.evaluation import evaluate, markdown_table, write_report

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from engine.preprocess import check_faces, preprocess_faces
+from engine.quiet_start import native_stderr_filtered
 
 
 @dataclass(frozen=True)
@@ -205,10 +206,12 @@ def serve(conn: Any, settings: InferenceSettings) -> None:
     ``("error", text)`` when the model cannot be loaded.
     """
     try:
-        configure_tensorflow(settings.threads())
-        from engine.model import EmotionModel
+        # Import, device probing, load and warm-up without TensorFlow's start-up chatter.
+        with native_stderr_filtered():
+            configure_tensorflow(settings.threads())
+            from engine.model import EmotionModel
 
-        runtime = InferenceRuntime(EmotionModel.load(settings.model_path), settings)
+            runtime = InferenceRuntime(EmotionModel.load(settings.model_path), settings)
     except Exception as error:  # reported to the client, which raises it in start()
         conn.send(("error", f"{type(error).__name__}: {error}"))
         return
