@@ -7,6 +7,9 @@ that ``classpulse --help`` is instant and the media commands never load TensorFl
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -201,7 +204,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.handler(args))
+        code = int(args.handler(args))
+        sys.stdout.flush()  # here, not at exit: a closed pipe is handled below
+        return code
+    except BrokenPipeError:
+        # The reader went away (`classpulse history | head`): as quiet as a command killed by
+        # SIGPIPE, with its exit status. stdout goes to /dev/null so that the interpreter's
+        # last flush finds nothing to complain about.
+        with contextlib.suppress(OSError, ValueError):  # ValueError: stdout is not a file
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except (CommandError, ValueError, LookupError, OSError, RuntimeError) as error:
         # LookupError: unknown meeting/student ids; RuntimeError: the inference process failed.
         print(f"classpulse {args.command}: error: {error}", file=sys.stderr)

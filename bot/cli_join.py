@@ -9,6 +9,7 @@ import logging
 import signal
 from typing import Any
 
+from bot.cli_tables import counted
 from bot.runtime import BotRuntime, session_settings, validate_meeting_url
 from storage import Storage
 
@@ -109,8 +110,8 @@ def summary_text(storage: Storage, meeting_id: str) -> str:
     """The class summary read back from the database, as a few readable lines."""
     summary = storage.meeting_summary(meeting_id)
     lines = [
-        f"class summary ({meeting_id}): {len(summary.students)} students, "
-        f"{summary.num_alerts} alerts"
+        f"class summary ({meeting_id}): {counted(len(summary.students), 'student')}, "
+        f"{counted(summary.num_alerts, 'alert')}"
     ]
     for s in summary.students:
         if s.opted_out:
@@ -119,6 +120,6 @@ def summary_text(storage: Storage, meeting_id: str) -> str:
         lines.append(
             f"  {s.display_name}: interested {s.share_interested:.0%}, bored {s.share_bored:.0%}, "
             f"confused {s.share_confused:.0%}, no face {s.share_no_face:.0%} "
-            f"({s.num_samples} samples, {s.num_alerts} alerts)"
+            f"({counted(s.num_samples, 'sample')}, {counted(s.num_alerts, 'alert')})"
         )
     return "\n".join(lines)

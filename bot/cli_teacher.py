@@ -9,30 +9,29 @@ from __future__ import annotations
 import argparse
 import sys
 import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from bot.cli_confirm import add_confirmation, confirmed
+from bot.cli_tables import (
+    Table,
+    alerts_table,
+    cell,
+    counted,
+    meetings_table,
+    student_table,
+    summary_table,
+    timeline_table,
+    when,
+    write_table,
+)
 from bot.settings import Settings
 from bot.web.params import parse_duration, parse_time
-from storage import (
-    AlertInfo,
-    ForgetResult,
-    MeetingInfo,
-    MeetingSummary,
-    Storage,
-    StudentMeeting,
-    TimelineBucket,
-    export_to_path,
-    write_csv,
-    write_json,
-)
+from storage import ForgetResult, PurgeResult, Storage, export_to_path, write_csv, write_json
 
 SubParsers = argparse._SubParsersAction  # argparse exposes no public name
-STATES = ("interested", "bored", "confused", "no_face")
 
 
 def add_history(subparsers: SubParsers) -> None:
@@ -44,9 +43,16 @@ def add_history(subparsers: SubParsers) -> None:
         "With a MEETING id: its summary per student (or --timeline, --alerts). With --student "
         "NAME: that student in every meeting. A readable table, or --json / --csv.",
     )
-    parser.add_argument("meeting", nargs="?", metavar="MEETING", help="a meeting id from the list")
     parser.add_argument(
-        "--student", metavar="NAME", help="one student (display name) across meetings"
+        "meeting",
+        nargs="?",
+        metavar="MEETING",
+        help="a meeting id from the list, or its first 6 or more digits",
+    )
+    parser.add_argument(
+        "--student",
+        metavar="NAME",
+        help="one student (display name, any case) across meetings",
     )
     parser.add_argument(
         "--timeline",
@@ -70,7 +76,7 @@ def add_export(subparsers: SubParsers) -> None:
         "student's history to OUTPUT (.csv or .json, or '-' for standard output with --format).",
     )
     parser.add_argument("output", metavar="OUTPUT", help="file to write (.csv / .json), or '-'")
-    parser.add_argument("--meeting", metavar="ID", help="one meeting")
+    parser.add_argument("--meeting", metavar="ID", help="one meeting (id or a unique prefix)")
     parser.add_argument(
         "--what",
         choices=("summary", "timeline", "alerts"),
@@ -135,7 +141,7 @@ def run_history(args: argparse.Namespace) -> int:
         raise ValueError("Expected a MEETING id with --timeline / --alerts. Received: none")
     with _storage(args) as storage:
         value, table = _history_view(storage, args)
-    _write(value, table, sys.stdout, "json" if args.json else "csv" if args.csv else "table")
+    write_table(value, table, sys.stdout, "json" if args.json else "csv" if args.csv else "table")
     return 0
 
 
@@ -153,34 +159,50 @@ def run_export(args: argparse.Namespace) -> int:
     if args.output == "-":
         (write_csv if args.format == "csv" else write_json)(value, sys.stdout)
         return 0
+    if isinstance(value, list) and not value:
+        print(f"nothing to export ({_nothing(args)}): {args.output} not written")
+        return 0
     path = export_to_path(value, Path(args.output), args.format)
     print(f"wrote {path}")
     return 0
+
+
+def _nothing(args: argparse.Namespace) -> str:
+    """What an empty export is empty of, in words."""
+    filtered = any(getattr(args, name) for name in ("since", "until", "teacher", "room"))
+    if args.student:
+        return f"no meetings of {cell(args.student)}" + (" in that window" if filtered else "")
+    if args.meeting:
+        return "no alerts in that meeting" if args.alerts else "no samples in that meeting"
+    return "no meetings match the filters" if filtered else "no meetings stored"
 
 
 def run_purge(args: argparse.Namespace) -> int:
     age_s = parse_duration(args.older_than, default_unit="d", name="--older-than")
     with _storage(args) as storage:
         preview = storage.purge_older_than(age_s, dry_run=True)
-        what = (
-            f"{preview.num_meetings} meetings that ended before {_when(preview.cutoff)} "
-            f"({preview.num_participants} participants, {preview.num_samples} samples)"
-        )
-        if not confirmed(args, what):
+        if not confirmed(args, _purged(preview)):
             return 0
         result = storage.purge_older_than(age_s)
-    print(
-        f"deleted {result.num_meetings} meetings that ended before {_when(result.cutoff)} "
-        f"({result.num_participants} participants, {result.num_samples} samples)"
-    )
+    print(f"deleted {_purged(result)}")
     return 0
+
+
+def _purged(result: PurgeResult) -> str:
+    return (
+        f"{counted(result.num_meetings, 'meeting')} that ended before {when(result.cutoff)} "
+        f"({counted(result.num_participants, 'participant')}, "
+        f"{counted(result.num_samples, 'sample')})"
+    )
 
 
 def _forgotten(result: ForgetResult) -> str:
     return (
-        f"{_cell(result.display_name)}: {result.num_participants} participant rows in "
-        f"{result.num_meetings} meetings, {result.num_samples} samples, {result.num_state_changes} "
-        f"state changes, {result.num_alerts} alerts, {result.num_consent_events} consent events"
+        f"{cell(result.display_name)}: {counted(result.num_participants, 'participant row')} in "
+        f"{counted(result.num_meetings, 'meeting')}, {counted(result.num_samples, 'sample')}, "
+        f"{counted(result.num_state_changes, 'state change')}, "
+        f"{counted(result.num_alerts, 'alert')}, "
+        f"{counted(result.num_consent_events, 'consent event')}"
     )
 
 
@@ -200,8 +222,6 @@ def run_forget_student(args: argparse.Namespace) -> int:
 
 # -- views --------------------------------------------------------------------------------
 
-Table = tuple[list[str], list[list[str]]]
-
 
 def _history_view(storage: Storage, args: argparse.Namespace) -> tuple[Any, Table]:
     """The result to export and its table, for the view the flags name."""
@@ -211,155 +231,27 @@ def _history_view(storage: Storage, args: argparse.Namespace) -> tuple[Any, Tabl
         if getattr(args, name)
     }
     try:
+        # What was typed (a meeting id prefix, a name in another case) → the stored value.
+        if args.meeting:
+            args.meeting = storage.find_meeting_id(args.meeting)
         if args.student:
+            args.student = storage.find_student(args.student)
             history = storage.student_history(args.student, **window)
-            return history, _student_table(history)
+            return history, student_table(history)
         if args.meeting and args.timeline:
             bucket_s = parse_duration(args.timeline, min_s=0.5, max_s=86400, name="bucket")
             buckets = storage.class_timeline(args.meeting, bucket_s)
-            return buckets, _timeline_table(buckets)
+            return buckets, timeline_table(buckets)
         if args.meeting and args.alerts:
             alerts = storage.alerts(args.meeting)
-            return alerts, _alerts_table(alerts)
+            return alerts, alerts_table(alerts)
         if args.meeting:
             summary = storage.meeting_summary(args.meeting)
-            return summary, _summary_table(summary)
+            return summary, summary_table(summary)
     except LookupError as error:  # unknown meeting or student
         raise ValueError(str(error)) from None
     meetings = storage.meetings(teacher=args.teacher, room=args.room, **window)
-    return meetings, _meetings_table(meetings)
-
-
-def _meetings_table(meetings: Sequence[MeetingInfo]) -> Table:
-    header = ["meeting", "started", "length", "title", "teacher", "room", "students"]
-    rows = [
-        [
-            m.meeting_id,
-            _when(m.started_at),
-            _length(m),
-            m.title or "",
-            m.teacher or "",
-            m.room,
-            str(m.num_participants),
-        ]
-        for m in meetings
-    ]
-    return header, rows
-
-
-def _summary_table(summary: MeetingSummary) -> Table:
-    header = ["student", *(s.replace("_", " ") for s in STATES), "alerts"]
-    rows = [
-        [
-            s.display_name + (" (opted out)" if s.opted_out else ""),
-            *(
-                f"{_minutes(getattr(s, f'seconds_{state}'))} {getattr(s, f'share_{state}'):4.0%}"
-                for state in STATES
-            ),
-            str(s.num_alerts),
-        ]
-        for s in summary.students
-    ]
-    return header, rows
-
-
-def _student_table(history: Sequence[StudentMeeting]) -> Table:
-    header = [
-        "started",
-        "meeting",
-        "title",
-        "teacher",
-        *(s.replace("_", " ") for s in STATES),
-        "alerts",
-    ]
-    rows = [
-        [
-            _when(entry.meeting.started_at),
-            entry.meeting.meeting_id,
-            entry.meeting.title or "",
-            entry.meeting.teacher or "",
-            *(_minutes(getattr(entry.student, f"seconds_{state}")) for state in STATES),
-            str(entry.student.num_alerts),
-        ]
-        for entry in history
-    ]
-    return header, rows
-
-
-def _timeline_table(buckets: Sequence[TimelineBucket]) -> Table:
-    header = ["from", "people", *(s.replace("_", " ") for s in STATES)]
-    rows = [
-        [
-            _minutes(b.start_s),
-            str(b.num_people),
-            *(f"{getattr(b, f'share_{s}'):.0%}" for s in STATES),
-        ]
-        for b in buckets
-    ]
-    return header, rows
-
-
-def _alerts_table(alerts: Sequence[AlertInfo]) -> Table:
-    header = ["time", "kind", "student", "delivered", "text"]
-    rows = [
-        [
-            _when(a.t, seconds=True),
-            a.kind,
-            a.display_name or "(class)",
-            "yes" if a.delivered else "no",
-            a.text,
-        ]
-        for a in alerts
-    ]
-    return header, rows
-
-
-# -- output -------------------------------------------------------------------------------
-
-
-def _write(value: Any, table: Table, out: TextIO, form: str) -> None:
-    if form == "json":
-        write_json(value, out)
-    elif form == "csv":
-        write_csv(value, out)
-    else:
-        header, rows = table
-        if not rows:
-            print("(nothing)", file=out)
-            return
-        cells = [[_cell(text) for text in row] for row in [header, *rows]]
-        widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-        for index, row in enumerate(cells):
-            print(
-                "  ".join(
-                    text.ljust(width) for text, width in zip(row, widths, strict=True)
-                ).rstrip(),
-                file=out,
-            )
-            if index == 0:
-                print("  ".join("-" * width for width in widths), file=out)
-
-
-def _cell(text: str, limit: int = 60) -> str:
-    """Display names come from students: no control characters (terminal escapes) reach the
-    teacher's terminal, and very long names are cut."""
-    clean = "".join(c if c.isprintable() else "?" for c in text)
-    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
-
-
-def _when(moment: datetime, *, seconds: bool = False) -> str:
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
-
-
-def _minutes(seconds: float) -> str:
-    total = round(seconds)
-    return f"{total // 60}:{total % 60:02d}"
-
-
-def _length(meeting: MeetingInfo) -> str:
-    if meeting.ended_at is None:
-        return "running"
-    return _minutes((meeting.ended_at - meeting.started_at).total_seconds())
+    return meetings, meetings_table(meetings)
 
 
 # -- shared flags -------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage import lanes, queries, retention, rooms
+from storage import lanes, lookup, queries, retention, rooms
 from storage.db import (
     DATABASE_URL_ENV,
     create_engine_for,
@@ -185,6 +185,18 @@ class Storage:
             return queries.list_meetings(
                 session, since=since, until=until, teacher=teacher, room=room, platform=platform
             )
+
+    def find_meeting_id(self, text: str) -> str:
+        """The stored meeting id ``text`` names: the id, or a unique prefix of at least 6 hex
+        digits (``UnknownMeetingError`` otherwise, saying how many matched)."""
+        with self._sessions() as session:
+            return lookup.resolve_meeting_id(session, text)
+
+    def find_student(self, name: str) -> str:
+        """The stored display name ``name`` refers to: exact (NFC), else case-insensitive
+        (``UnknownStudentError`` otherwise, with the closest names)."""
+        with self._sessions() as session:
+            return lookup.resolve_display_name(session, name)
 
     def meeting(self, meeting_id: str) -> MeetingInfo:
         with self._sessions() as session:

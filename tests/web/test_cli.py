@@ -138,7 +138,7 @@ def test_purge_and_forget_student_delete_what_they_say(
     assert code == 2 and "Expected --yes" in err
     assert len(storage.meeting_summary(seeded.algebra.meeting_id).students) == 3
     code, out, _ = run(capsys, "forget-student", HOSTILE_NAME, "--yes", *db)
-    assert code == 0 and "1 participant rows in 1 meetings, 120 samples" in out
+    assert code == 0 and "1 participant row in 1 meeting, 120 samples" in out
     assert out.startswith("will delete ") and "\nforgot " in out
     assert "\x1b" not in out
     assert {
@@ -151,12 +151,14 @@ def test_purge_and_forget_student_delete_what_they_say(
     age_days = (time.time() - seeded.geometry.started_at) / 86400
     older = f"{age_days + 1:.3f}d"
     code, out, _ = run(capsys, "purge", "--older-than", older, "--dry-run", *db)
-    assert code == 0 and out.startswith("would delete 1 meetings") and len(storage.meetings()) == 2
+    assert (
+        code == 0 and out.startswith("would delete 1 meeting that") and len(storage.meetings()) == 2
+    )
     code, out, _ = run(capsys, "purge", "--older-than", older, "--yes", *db)
-    assert code == 0 and "\ndeleted 1 meetings" in out
+    assert code == 0 and "\ndeleted 1 meeting that" in out
     assert [m.meeting_id for m in storage.meetings()] == [seeded.geometry.meeting_id]
     code, out, _ = run(capsys, "purge", "--older-than", "0", "--yes", *db)
-    assert "\ndeleted 1 meetings" in out and storage.meetings() == []
+    assert "\ndeleted 1 meeting that" in out and storage.meetings() == []
 
 
 def test_serve_binds_loopback_shows_the_token_once_and_stops_on_sigterm(tmp_path: Path) -> None:
