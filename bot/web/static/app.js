@@ -8,8 +8,9 @@
 
 import { ApiError, download, follow, getBlob, getJson, getToken, sendJson, setToken, takeTokenFromLocation } from "./api.js";
 import { classesView } from "./classes.js";
-import { emptyNote, lanesChart, studentBars, timelineChart } from "./charts.js";
-import { STATES, STATE_LABELS, clock, duration, el, legend, meetingTitle, percent, when } from "./dom.js";
+import { emptyNote, lanesChart, studentBars, tickLabel, timelineChart } from "./charts.js";
+import { STATES, STATE_LABELS, alertKey, clock, duration, el, legend, meetingTitle, percent, shadeKey, when } from "./dom.js";
+import { renderMarkdown } from "./markdown.js";
 
 const view = document.getElementById("view");
 const BUCKETS = ["5s", "10s", "30s", "1m", "5m"];
@@ -33,7 +34,7 @@ function tokenForm(message) {
     { class: "token-form", onsubmit: (event) => { event.preventDefault(); setToken(input.value); location.reload(); } },
     el("h1", {}, "API token"),
     el("p", {}, message),
-    el("p", {}, "`classpulse serve` shows the token once, on its first start; `classpulse serve --new-token` makes a new one."),
+    el("p", {}, el("code", {}, "classpulse serve"), " shows the token once, on its first start; ", el("code", {}, "classpulse serve --new-token"), " makes a new one."),
     input,
     " ",
     el("button", { type: "submit" }, "Save"),
@@ -154,7 +155,10 @@ async function meetingView(id) {
     );
     sections.alerts.replaceChildren(
       ...(alerts.alerts.length
-        ? alerts.alerts.map((a) => el("li", { class: a.kind }, el("time", {}, clock(a.t)), " ", a.text, a.delivered ? "" : " (not delivered)"))
+        ? alerts.alerts.map((a) =>
+            // The time since the start, as on the charts' axes; the clock time beside it.
+            el("li", { class: a.kind }, el("time", { datetime: a.t }, tickLabel((new Date(a.t) - started) / 1000)), el("span", { class: "clock" }, clock(a.t)), " ", a.text, a.delivered ? "" : " (not delivered)"),
+          )
         : [el("li", { class: "empty" }, "No alerts.")]),
     );
     sections.table.replaceChildren(studentTable(summary.students));
@@ -175,9 +179,9 @@ async function meetingView(id) {
       exportButton("alerts CSV", api(`meetings/${encodeURIComponent(id)}/alerts?format=csv`), `alerts-${id}.csv`),
       exportButton("JSON", api(`meetings/${encodeURIComponent(id)}`), `meeting-${id}.json`),
     ),
-    el("section", {}, el("h2", {}, "The class"), legend(), sections.timeline),
+    el("section", {}, el("h2", {}, "The class"), legend(alertKey()), sections.timeline),
     summary.live ? el("section", {}, el("h2", {}, "Right now"), liveNow) : null,
-    el("section", {}, el("h2", {}, "Each student"), sections.lanes),
+    el("section", {}, el("h2", {}, "Each student"), legend(shadeKey()), sections.lanes),
     el("section", {}, el("h2", {}, "Alerts to the teacher"), sections.alerts),
     el("section", {}, el("h2", {}, "Time per state"), sections.table),
   );
@@ -379,15 +383,29 @@ async function botsView() {
 async function aboutView() {
   const report = await getJson(api("model"));
   const images = el("div", { class: "plots" });
+  const plots = new Map(report.files.filter((f) => f.media_type.startsWith("image/")).map((f) => [f.name, f]));
+  const shown = new Set();
+  // The report's images are its own plot files, fetched with the token (an <img src> cannot be).
+  const plot = (name, alt) => {
+    const img = el("img", { alt });
+    getBlob(api(`model/files/${encodeURIComponent(name)}`)).then((blob) => { img.src = URL.createObjectURL(blob); }, () => img.replaceWith(alt));
+    return img;
+  };
+  const inlineImage = (src, alt) => {
+    if (!plots.has(src)) return null;
+    shown.add(src);
+    return plot(src, alt);
+  };
   show(
     el("h1", {}, "About the model"),
     el("p", {}, "A CNN-LSTM reads each student's last seconds of 48×48 gray face crops and estimates interested, bored or confused. It is trained on facial-expression datasets, not on classrooms: treat it as a hint, never as a judgement of a student."),
-    report.report ? el("pre", { class: "report" }, report.report) : emptyNote(`No evaluation report in ${report.report_dir || "the configured folder"}: run \`classpulse evaluate --output DIR\` and set CLASSPULSE_MODEL_REPORT=DIR.`),
+    report.report
+      ? el("article", { class: "report" }, renderMarkdown(report.report, { image: inlineImage }))
+      : el("p", { class: "empty" }, `No evaluation report in ${report.report_dir || "the configured folder"}: run `, el("code", {}, "classpulse evaluate --output DIR"), " and set ", el("code", {}, "CLASSPULSE_MODEL_REPORT=DIR"), "."),
     images,
   );
-  for (const file of report.files.filter((f) => f.media_type.startsWith("image/"))) {
-    const blob = await getBlob(api(`model/files/${encodeURIComponent(file.name)}`));
-    images.append(el("figure", {}, el("img", { src: URL.createObjectURL(blob), alt: file.name }), el("figcaption", {}, file.name)));
+  for (const name of plots.keys()) {
+    if (!shown.has(name)) images.append(el("figure", {}, plot(name, name), el("figcaption", {}, name)));
   }
 }
 

@@ -4,7 +4,7 @@
 import { STATES, STATE_LABELS, el, percent, svg } from "./dom.js";
 
 const WIDTH = 960;
-const LEFT = 44;
+const LEFT = 58;
 const RIGHT = 16;
 const PLOT = WIDTH - LEFT - RIGHT;
 const TICK_STEPS_S = [10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200];
@@ -16,7 +16,8 @@ function timeTicks(span) {
   return ticks;
 }
 
-function tickLabel(seconds) {
+// Time since the class started, as on every time axis and in the alert list: 45 s, 1:30, 5 min.
+export function tickLabel(seconds) {
   const whole = Math.round(seconds);
   if (whole < 60) return `${whole} s`;
   const minutes = Math.floor(whole / 60);
@@ -52,9 +53,9 @@ function xAxis(span, y, x0 = LEFT, width = PLOT) {
 // The class: per bucket a stacked bar of the shares of interested / bored / confused / no face,
 // with the alerts as markers above it. `alerts` carry `offset_s` (seconds after the start).
 export function timelineChart(buckets, { bucketS, durationS, alerts = [] }) {
-  const height = 230;
+  const height = 246;
   const top = 18;
-  const plotHeight = height - top - 26;
+  const plotHeight = height - top - 42;
   const span = spanOf(buckets, bucketS, durationS);
   const chart = svg("svg", {
     viewBox: `0 0 ${WIDTH} ${height}`,
@@ -90,7 +91,12 @@ export function timelineChart(buckets, { bucketS, durationS, alerts = [] }) {
     }
     bars.append(group);
   }
-  chart.append(bars, xAxis(span, top + plotHeight));
+  chart.append(
+    bars,
+    xAxis(span, top + plotHeight),
+    svg("text", { class: "axis-title", x: WIDTH - RIGHT, y: height - 1, "text-anchor": "end" }, "time since the class started"),
+    svg("text", { class: "axis-title", x: -(top + plotHeight / 2), y: 10, transform: "rotate(-90)", "text-anchor": "middle" }, "share of the class"),
+  );
   for (const alert of alerts) {
     const x = LEFT + (Math.min(alert.offset_s, span) / span) * PLOT;
     chart.append(
@@ -112,7 +118,7 @@ export function lanesChart(lanes, { bucketS, durationS, studentHref }) {
   const plot = WIDTH - label - RIGHT;
   const allBuckets = lanes.flatMap((lane) => lane.buckets);
   const span = Math.max(spanOf([], bucketS, durationS), ...allBuckets.map((b) => b.start_s + bucketS));
-  const height = lanes.length * row + 26;
+  const height = lanes.length * row + 42;
   const chart = svg("svg", {
     viewBox: `0 0 ${WIDTH} ${height}`,
     class: "chart lanes",
@@ -154,7 +160,10 @@ export function lanesChart(lanes, { bucketS, durationS, studentHref }) {
     }
     chart.append(group);
   });
-  chart.append(xAxis(span, lanes.length * row + 2, label, plot));
+  chart.append(
+    xAxis(span, lanes.length * row + 2, label, plot),
+    svg("text", { class: "axis-title", x: WIDTH - RIGHT, y: height - 1, "text-anchor": "end" }, "time since the class started"),
+  );
   return chart;
 }
 

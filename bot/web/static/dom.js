@@ -50,12 +50,26 @@ export function clock(iso) {
   return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 }
 
-export function legend() {
+// The four state colours, then any further keys (each an array of nodes and text).
+export function legend(...keys) {
   return el(
     "ul",
     { class: "legend" },
     STATES.map((state) => el("li", {}, el("span", { class: `swatch ${state}` }), STATE_LABELS[state])),
+    keys.map((key) => el("li", {}, key)),
   );
+}
+
+// The class chart's alert markers: the same triangle as in the chart.
+export function alertKey() {
+  const mark = (kind) =>
+    svg("svg", { class: "key-mark", viewBox: "0 0 10 8", width: 12, height: 10, "aria-hidden": "true" }, svg("path", { class: `alert-mark ${kind}`, d: "M0,0 L10,0 L5,8 Z" }));
+  return [mark("confused"), mark("bored"), "alert to the teacher (confusion, boredom; point at it for its text)"];
+}
+
+// The lanes' shading: a bucket's colour is stronger the more of it the state filled.
+export function shadeKey() {
+  return [el("span", { class: "swatch interested light" }), el("span", { class: "swatch interested" }), "lighter: the state held for less of the interval"];
 }
 
 export function meetingTitle(meeting) {
