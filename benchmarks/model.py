@@ -60,6 +60,26 @@ def main() -> None:
             f"{model.sequence_length} {head * 1e3:6.2f} ms per call"
         )
 
+    # What the live inference process runs: InferenceRuntime (the traced encoder, every view the
+    # shipped encoder averages, then the numpy WindowHead over each person's cached window).
+    from engine.inference import InferenceRuntime, InferenceSettings
+
+    runtime = InferenceRuntime(model, InferenceSettings())
+    print(f"live InferenceRuntime head: {'numpy WindowHead' if runtime.window_head else 'Keras'}")
+    for batch in (1, 32, 64):
+        crops = rng.integers(0, 256, (batch, 48, 48), dtype=np.uint8)
+        ids = [f"person{i}" for i in range(batch)]
+        clock = iter(range(10**9))
+        runtime.run(ids, [0.0] * batch, crops)
+        timings = time_calls(
+            lambda c=crops, p=ids: runtime.run(p, [next(clock) * 0.2] * len(p), c), args.repeats
+        )
+        median = statistics.median(timings)
+        print(
+            f"live InferenceRuntime.run batch {batch:3d}: {median * 1e3:7.2f} ms per call, "
+            f"{median * 1e3 / batch:6.3f} ms per face"
+        )
+
     stills = build_still_classifier(8)
     stills.compile(optimizer="adam", loss="categorical_crossentropy")
     x = rng.normal(size=(64 * 40, 48, 48, 1)).astype(np.float32)

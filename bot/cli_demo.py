@@ -30,10 +30,21 @@ logger = logging.getLogger(__name__)
 TEACHER = "Teacher"
 STUDENT_NAMES = ("Aiko", "Ben", "Chen", "Dara", "Emil", "Fay")
 ROOM = "demo"
-#: Attentive, then a long stretch of a fearful face, then happy. Fear rather than anger: the
-#: shipped model reads JAFFE's posed anger mostly as neutral (see MODEL_CARD.md), and a demo
-#: should show what the model can see, not hide what it cannot.
-DEMO_SCHEDULE = (("neutral", 20.0), ("fear", 45.0), ("happy", 20.0))
+#: Attentive, then each student's posed anger, disgust and fear (designed: confused, as the
+#: mapping reads them), then their sad photos one after another (designed: bored), then a smile.
+#: The photos are chosen by the designed expression, not by what the model happens to read
+#: well: every student should be alerted in both designed phases.
+DEMO_SCHEDULE = (
+    ("neutral", 20.0),
+    ("angry", 14.0),
+    ("disgust", 13.0),
+    ("fear", 13.0),
+    ("sad", 10.0),
+    ("sad", 10.0),
+    ("sad", 10.0),
+    ("sad", 10.0),
+    ("happy", 20.0),
+)
 
 
 def add_demo(subparsers: argparse._SubParsersAction) -> None:

@@ -49,7 +49,9 @@ def evaluate(model: EmotionModel, dataset: FaceDataset, mapping: dict[str, str])
 def _slug(text: str) -> str:
     """A file-name part for a dataset's figures. "fer2013" is shortened to "fer" so that plots
     are never mistaken for copies of the dataset (whose files must not enter the repository)."""
-    return re.sub(r"[^a-z0-9]+", "-", text.lower().replace("fer2013", "fer")).strip("-")
+    return re.sub(
+        r"[^a-z0-9]+", "-", text.lower().replace("fer2013", "fer").replace("+", "plus")
+    ).strip("-")
 
 
 def markdown_table(evaluation: Evaluation) -> str:

@@ -133,9 +133,15 @@ def student_schedule(
         subject = subjects[index % len(subjects)]
         own = [p for p in photos if p.subject == subject]
         plan = []
+        seen: dict[str, int] = {}
         for expression, seconds in schedule:
             matching = [p for p in own if p.expression == expression] or own
-            plan.append(ScheduledFace(matching[index % len(matching)], float(seconds)))
+            # The k-th phase of an expression shows the subject's next photo of it, so a long
+            # designed phase can go through all of them.
+            occurrence = seen[expression] = seen.get(expression, -1) + 1
+            plan.append(
+                ScheduledFace(matching[(index + occurrence) % len(matching)], float(seconds))
+            )
         return tuple(plan)
     return tuple(
         ScheduledFace(photos[(index + step) % len(photos)], float(seconds))

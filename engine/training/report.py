@@ -105,7 +105,8 @@ def heldout_report(
     points = operating_points(model, validation, mapping)
     clips = simulate(model, corpus)
     alert_rows = alert_table(clips)
-    report_path = write_report(evaluations, output, model_path)
+    history = output if (output / "history_stills.csv").is_file() else None
+    report_path = write_report(evaluations, output, model_path, history)
     public_test = corpus.test["PublicTest (FER labels)"].dataset
     figures: dict[str, object] = {
         "sets": {e.dataset: _figures(e) for e in evaluations},
