@@ -61,8 +61,9 @@ def degrade(face: np.ndarray, rng: np.random.Generator, settings: AugmentSetting
     if rng.random() < settings.jpeg_p:
         quality = int(rng.integers(25, 86))
         ok, encoded = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, quality])
-        if ok:
-            out = cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
+        decoded = cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE) if ok else None
+        if decoded is not None:
+            out = np.asarray(decoded, np.uint8)
     return out
 
 

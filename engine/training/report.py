@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -79,7 +80,7 @@ def _figures(evaluation: Evaluation) -> dict[str, float | int]:
 
 def slice_figures(
     model: EmotionModel, public_test: FaceDataset, mapping: dict[str, str]
-) -> dict[str, float]:
+) -> dict[str, Any]:
     part = public_test.subset(np.arange(len(public_test)) < SLICE_FACES)
     truth = (part.labels @ state_matrix(part.label_names, mapping)).argmax(axis=1)
     probabilities = predict(model, part.faces)

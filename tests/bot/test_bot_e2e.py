@@ -69,8 +69,10 @@ TEACHER_IMPOSTORS = ("  ms   SATO\u200b ", "MS SATO", "Ms\u00a0Sato", "Ms Sato")
 STUDENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "Kana": (
         "confused",
-        ("KA.AN1", "KA.DI1", "KA.FE1", "KA.AN2", "KA.DI2", "KA.FE2", "KA.AN3", "KA.DI3")
-        + ("KA.FE3", "KA.FE4"),
+        (
+            *("KA.AN1", "KA.DI1", "KA.FE1", "KA.AN2", "KA.DI2"),
+            *("KA.FE2", "KA.AN3", "KA.DI3", "KA.FE3", "KA.FE4"),
+        ),
     ),
     "Miki": ("interested", ("KM.HA1", "KM.HA2", "KM.HA3", "KM.HA4")),
     "Rei": ("bored", ("YM.SA1", "YM.SA2", "YM.SA3")),
