@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from bot.meetings.connect_errors import describe_connection_error
 from bot.meetings.events import EventStream
 from bot.meetings.frames import FrameSource
 from bot.meetings.janus_link import (
@@ -116,7 +117,10 @@ class JanusConnector:
             self._stream.end()
             if isinstance(error, MeetingError):
                 raise
-            raise MeetingError(f"cannot join {self.url.redacted()}: {error!r}") from error
+            raise MeetingError(
+                f"cannot join {self.url.redacted()}: expected a Janus server that accepts the "
+                f"join. Received: {describe_connection_error(error)}"
+            ) from error
         self._supervisor = asyncio.create_task(self._supervise(), name="janus-supervisor")
 
     async def leave(self) -> None:
