@@ -163,7 +163,8 @@ class ParticipantAnalysis(_Analysis):
                     self._executor, self._analyser.analyse, frame.image, t
                 )
             except ValueError as error:  # a frame we cannot read is skipped, not fatal
-                logger.warning("skipped a frame of %s: %s", self.name, error)
+                logger.warning("skipped an unreadable frame: %s", error)
+                logger.debug("the unreadable frame came from %s", self.name)  # names: DEBUG only
                 continue
             if not self.paused:
                 self._deliver(t, found.crops, found.absent)
