@@ -38,6 +38,23 @@ class _Person:
     since: float = 0.0
 
 
+@dataclass(frozen=True)
+class Coverage:
+    """How many of the present students show a usable face now: ``12 of 15 visible``.
+
+    ``total`` counts every present student who has not opted out (camera on or off); a student
+    held back for looking like the teacher before a claim is not counted, as they may be the
+    teacher. ``visible`` counts those whose camera is analysed and shows a face now (any face on
+    it: a classmate sharing the camera counts with its owner); ``no_face`` and camera off do not.
+    """
+
+    visible: int
+    total: int
+
+    def __str__(self) -> str:
+        return f"{self.visible} of {self.total} visible"
+
+
 class ClassAnalysis:
     """What ``MeetingSession`` analyses; its attributes are set by the session."""
 
@@ -209,7 +226,23 @@ class ClassAnalysis:
             for alert in self._alerts.due(t):
                 self.num_alerts += 1
                 await self.teacher_desk.send_alert(alert)
+            coverage = self.coverage(t)
+            self.publish(
+                {"type": "coverage", "visible": coverage.visible, "total": coverage.total, "t": t}
+            )
         self._check_alone(t)
+
+    def coverage(self, t: float | None = None) -> Coverage:
+        """Students with a usable face at ``t`` (now) out of those counted; see ``Coverage``."""
+        t = time.time() if t is None else t
+        seen = {
+            person.owner
+            for label, person in self._persons.items()
+            if self.current_state(person, label, t) != EngagementState.NO_FACE
+        }
+        counted = [s for s in self.students if not s.opted_out and not s.held]
+        visible = sum(1 for s in counted if s.analysis is not None and s.label in seen)
+        return Coverage(visible, len(counted))
 
     def set_paused(self, paused: bool) -> None:
         self.paused = paused
@@ -218,7 +251,8 @@ class ClassAnalysis:
                 student.analysis.paused = paused
 
     def status_text(self) -> str:
-        """One chat line: every analysed student's state, how long for the worrying ones."""
+        """One chat line: how many students are visible ("12 of 15 students visible"), every
+        analysed student's state, how long for the worrying ones."""
         now = time.time()
         parts = []
         for label, person in sorted(self._persons.items()):
@@ -228,11 +262,16 @@ class ClassAnalysis:
             state = person.reported or EngagementState.NO_FACE
             held = f" ({int(now - person.since)} s)" if state in ("confused", "bored") else ""
             parts.append(f"{label}: {state.value.replace('_', ' ')}{held}")
-        paused = " Analysis is paused." if self.paused else ""
+        if self.paused:  # no frames are read: who is visible is not known
+            head, counted, paused = f"{len(parts)} students", "", " Analysis is paused."
+        else:
+            coverage = self.coverage(now)
+            head = f"{coverage.visible} of {coverage.total} students visible"
+            counted, paused = (f" ({coverage})" if coverage.total else ""), ""
         if not parts:
-            return f"classpulse: no student is being analysed right now.{paused}"
+            return f"classpulse: no student is being analysed right now{counted}.{paused}"
         return (
-            f"classpulse: {len(parts)} students — "
+            f"classpulse: {head} — "
             + ", ".join(parts)
-            + f". Alerts so far: {self.num_alerts}.{paused}"
+            + (f". Alerts so far: {self.num_alerts}.{paused}")
         )

@@ -129,7 +129,8 @@ def build_document() -> dict[str, Any]:
             "get": {
                 "operationId": "followMeeting",
                 "summary": "Server-sent events while a bot is in the meeting: bot (first), then "
-                "the session's sample, state, alert, joined, left, opt_out, gap and ended; "
+                "the session's sample, state, coverage (visible, total), alert, joined, left, "
+                "opt_out, gap and ended; "
                 "the stream closes with an 'end' event.",
                 "parameters": [MEETING_ID],
                 "responses": {

@@ -16,6 +16,7 @@ import pytest
 from bot.alerts import AlertSettings
 from bot.meetings.protocol import Participant
 from bot.session import NOTICE, MeetingSession, SessionSettings
+from bot.session_analysis import Coverage
 from engine.faces import FaceDetector
 from storage import Storage
 from tests.bot.session_fakes import FakeConnector, FakeScoringHub
@@ -139,9 +140,11 @@ async def test_status_and_teacher_only_commands(classroom: Class, face: np.ndarr
     c.connector.say(teacher, "!status")
     await wait_for(lambda: status_to(c.connector))
     status = status_to(c.connector)[0]
-    assert status.startswith("classpulse: 2 students") and "Ben: interested" in status
+    assert status.startswith("classpulse: 2 of 2 students visible — ")
+    assert "Ben: interested" in status
     c.connector.say(teacher, "!pause")
     await asyncio.sleep(0.3)
+    assert c.session.status_text().startswith("classpulse: 2 students — ")  # coverage unknown
     submitted = len(c.scoring.submitted)
     await asyncio.sleep(1.0)
     assert len(c.scoring.submitted) == submitted  # paused: nothing goes to the model
@@ -150,6 +153,44 @@ async def test_status_and_teacher_only_commands(classroom: Class, face: np.ndarr
     c.connector.say(teacher, "!leave")
     await asyncio.wait_for(c.task, 10)
     assert c.session.stop_reason == "the teacher said !leave" and c.connector.left
+
+
+async def test_coverage_counts_faces_not_cameras_off_or_opted_out(
+    classroom: Class, face: np.ndarray
+) -> None:
+    c = classroom
+    events: list[dict[str, object]] = []
+
+    async def listen() -> None:
+        async for event in c.session.live.subscribe(c.session.meeting_id):
+            events.append(event)
+
+    listener = asyncio.create_task(listen())
+    teacher = c.connector.arrive("Ms Tanaka", face)
+    claim(c.connector, teacher)
+    await wait_for(lambda: c.session.teacher == teacher)
+    c.connector.arrive("Ana", face)
+    c.connector.arrive("Ben", face)
+    c.connector.arrive("Nobody", None)  # a camera showing no face: no_face
+    c.connector.arrive("Cleo", video=False)  # camera off
+    dan = c.connector.arrive("Dan", face)
+    c.connector.say(dan, "!optout")  # opted out: not counted at all
+    await wait_for(lambda: c.session.coverage() == Coverage(2, 4))
+    assert str(c.session.coverage()) == "2 of 4 visible"  # the teacher is no student either
+    c.connector.say(teacher, "!status", whisper=True)
+    await wait_for(
+        lambda: any("students visible" in t for t in c.connector.whispers_to(teacher.display_name))
+    )
+    status = next(t for t in c.connector.whispers_to("Ms Tanaka") if "students visible" in t)
+    assert status.startswith("classpulse: 2 of 4 students visible — ") and "Dan" not in status
+    await wait_for(
+        lambda: any(e == {**e, "type": "coverage", "visible": 2, "total": 4} for e in events)
+    )
+    listener.cancel()
+
+
+def test_coverage_reads_n_of_m_visible() -> None:
+    assert str(Coverage(12, 15)) == "12 of 15 visible"
 
 
 def status_to(connector: FakeConnector) -> list[str]:

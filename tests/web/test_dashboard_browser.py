@@ -173,6 +173,11 @@ async def test_meeting_page_updates_live_while_samples_arrive(
         timeout=10,
     )
     live_s = time.monotonic() - started
+    coverage = {"meeting_id": meeting_id, "type": "coverage", "visible": 1, "total": 2}
+    bots.feed.publish(meeting_id, {**coverage, "t": t0 + 14})
+    await page.wait_for(
+        "document.getElementById('coverage').textContent === '1 of 2 students visible'", timeout=10
+    )
     # The stored timeline is reloaded after the writer committed: a second bucket appears.
     await page.wait_for(
         "document.querySelectorAll('#timeline [data-bucket]').length === 2", timeout=15

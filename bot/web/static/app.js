@@ -139,6 +139,8 @@ async function meetingView(id) {
     table: el("div", { id: "students" }),
   };
   const liveNow = el("ul", { id: "live-now", class: "live-now", "data-events": 0 });
+  // "12 of 15 visible": students with a usable face now; camera off or no face are not, opted out not counted.
+  const coverage = el("p", { id: "coverage", class: "coverage", title: "Students whose face the bot can read now; a camera that is off or shows no face is not visible; students who opted out are not counted." }, "Visible: waiting for the bot…");
 
   function draw() {
     const durationS = ((meeting.ended_at ? new Date(meeting.ended_at) : new Date()) - started) / 1000;
@@ -180,7 +182,7 @@ async function meetingView(id) {
       exportButton("JSON", api(`meetings/${encodeURIComponent(id)}`), `meeting-${id}.json`),
     ),
     el("section", {}, el("h2", {}, "The class"), legend(alertKey()), sections.timeline),
-    summary.live ? el("section", {}, el("h2", {}, "Right now"), liveNow) : null,
+    summary.live ? el("section", {}, el("h2", {}, "Right now"), coverage, liveNow) : null,
     el("section", {}, el("h2", {}, "Each student"), legend(shadeKey()), sections.lanes),
     el("section", {}, el("h2", {}, "Alerts to the teacher"), sections.alerts),
     el("section", {}, el("h2", {}, "Time per state"), sections.table),
@@ -212,10 +214,15 @@ async function meetingView(id) {
     item.setAttribute("data-state", state);
     item.replaceChildren(el("span", { class: "name" }, name), " ", stateBadge(state), el("time", {}, clock(new Date(t * 1000).toISOString())));
   };
-  // Events are the bot session's own: sample, state, alert, joined, left, opt_out, gap, ended.
+  // Events are the bot session's own: sample, state, coverage, alert, joined, left, opt_out, gap, ended.
   const onEvent = (name, data) => {
     liveNow.setAttribute("data-events", Number(liveNow.getAttribute("data-events")) + 1);
     if (name === "sample" || name === "state") setNow(data.student, data.state, data.t);
+    else if (name === "coverage") {
+      coverage.replaceChildren(el("strong", {}, `${data.visible} of ${data.total}`), " students visible");
+      coverage.dataset.visible = data.visible;
+      coverage.dataset.total = data.total;
+    }
     else if (name === "left") now.get(data.student)?.setAttribute("data-state", "left");
     else if (name === "opt_out") {
       now.get(data.student)?.remove();
