@@ -213,6 +213,8 @@ class BotRuntime:
         except (MeetingError, OSError, ValueError) as error:
             logger.error("bot %s could not join: %s", bot_id, error)
             self._bots[bot_id].error = str(error)
+            # The failure is why it left: a later DELETE must not read as "asked to leave".
+            session.stop_reason = session.stop_reason or str(error)
             with contextlib.suppress(Exception):
                 await session.connector.leave()
 
@@ -232,6 +234,8 @@ class BotRuntime:
         handle = self._bots.get(bot_id)
         if handle is None:
             return False
+        if not handle.active:  # failed or ended already: it keeps its own reason
+            return True
         await handle.session.stop(reason)
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(asyncio.shield(handle.task), 15)

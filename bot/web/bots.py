@@ -92,8 +92,9 @@ class BotManager(Protocol):
         ...
 
     def subscribe(self, meeting_id: str) -> AsyncIterator[dict[str, Any]]:
-        """The live events of one meeting (``sample``, ``state``, ``alert``, ``joined``,
-        ``left``, ``opt_out``, ``gap``, ``ended``), as an async generator the caller closes."""
+        """The live events of one meeting (``sample``, ``state``, ``coverage``, ``alert``,
+        ``joined``, ``left``, ``opt_out``, ``gap``, ``ended``), as an async generator the caller
+        closes."""
         ...
 
     async def aclose(self) -> None:
@@ -117,7 +118,7 @@ def bot_json(info: BotInfo) -> dict[str, Any]:
         "started_at": datetime.fromtimestamp(info.started_at, UTC).isoformat(),
         "meeting_id": info.meeting_id,
         "error": None if info.error is None else one_line(info.error),
-        "stop_reason": info.stop_reason,
+        "stop_reason": None if info.stop_reason is None else one_line(info.stop_reason),
         "num_alerts": info.num_alerts,
         "paused": info.paused,
     }

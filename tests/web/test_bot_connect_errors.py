@@ -148,6 +148,19 @@ async def test_nothing_listening_is_connection_refused(client: TestClient) -> No
     _assert_clean(await _failed_bot_error(client, port), port, "connection refused")
 
 
+async def test_delete_on_a_failed_bot_keeps_its_failure_as_the_reason(client: TestClient) -> None:
+    port = _closed_port()
+    error = await _failed_bot_error(client, port)
+    [bot] = (await (await client.get("/api/bots")).json())["bots"]
+    deleted = await client.delete(f"/api/bots/{bot['id']}")
+    assert deleted.status == 200, await deleted.text()
+    body = await deleted.json()
+    assert body["state"] == "failed" and body["error"] == error
+    assert body["stop_reason"] == error  # not "asked to leave"
+    again = await (await client.get(f"/api/bots/{bot['id']}")).json()
+    assert again["stop_reason"] == error
+
+
 def test_error_text_is_one_bounded_line() -> None:
     assert one_line("Janus refused join:\n  No such room\r\n\x1b[31m(code 426)") == (
         "Janus refused join: No such room [31m(code 426)"
