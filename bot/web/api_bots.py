@@ -30,13 +30,9 @@ async def list_bots(request: web.Request) -> web.Response:
 
 async def start_bot(request: web.Request) -> web.Response:
     _only(request.query, set())
-    body = await _json_body(request, "{meeting_url, teacher, teacher_code?, options?}")
-    unknown = sorted(set(body) - _NEW_BOT_KEYS)
-    if unknown:
-        raise bad_request(
-            f"Expected only the keys {sorted(_NEW_BOT_KEYS)}. Received unknown: {unknown}",
-            field=unknown[0],
-        )
+    body = await json_body(
+        request, "{meeting_url, teacher, teacher_code?, options?}", _NEW_BOT_KEYS
+    )
     for key in ("meeting_url", "teacher"):
         if not isinstance(body.get(key), str):
             raise bad_request(
@@ -125,8 +121,9 @@ def _duplicate(bot_id: str, meeting_url: str) -> ApiError:
     )
 
 
-async def _json_body(request: web.Request, shape: str) -> dict[str, Any]:
-    """The request's JSON object; 400 for invalid JSON, another type or deep nesting."""
+async def json_body(request: web.Request, shape: str, keys: set[str]) -> dict[str, Any]:
+    """The request's JSON object; 400 for invalid JSON, another type, deep nesting or a key
+    outside ``keys`` (the 400 names the first unknown key as its field)."""
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -142,6 +139,12 @@ async def _json_body(request: web.Request, shape: str) -> dict[str, Any]:
         )
     if not isinstance(body, dict):
         raise bad_request(f"Expected a JSON object body {shape}. Received: {type(body).__name__}")
+    unknown = sorted(set(body) - keys)
+    if unknown:
+        raise bad_request(
+            f"Expected only the keys {sorted(keys)}. Received unknown: {unknown}",
+            field=unknown[0],
+        )
     return body
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.web.api import _only
-from bot.web.api_bots import _json_body
+from bot.web.api_bots import json_body
 from bot.web.errors import ApiError, bad_request, not_found
 from bot.web.keys import OPEN_ROOMS, STORAGE
 from storage import StoredRoom
@@ -95,13 +95,7 @@ async def list_rooms(request: web.Request) -> web.Response:
 
 async def open_room(request: web.Request) -> web.Response:
     _only(request.query, set())
-    body = await _json_body(request, "{title}")
-    unknown = sorted(set(body) - _NEW_ROOM_KEYS)
-    if unknown:
-        raise bad_request(
-            f"Expected only the keys {sorted(_NEW_ROOM_KEYS)}. Received unknown: {unknown}",
-            field=unknown[0],
-        )
+    body = await json_body(request, "{title}", _NEW_ROOM_KEYS)
     title = parse_title(body.get("title"))
     registry = _require_registry(request.app)
     limit = registry.settings.max_rooms
