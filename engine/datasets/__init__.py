@@ -12,6 +12,7 @@ from engine.datasets.base import (
     split_groups,
     state_matrix,
     to_states,
+    true_states,
 )
 from engine.datasets.fer2013 import read_fer2013, read_fer2013_both
 from engine.datasets.folders import read_ckplus, read_class_folders, read_jaffe, read_jaffe_photos
@@ -34,6 +35,7 @@ __all__ = [
     "split_groups",
     "state_matrix",
     "to_states",
+    "true_states",
 ]
 
 DATASET_KINDS = ("auto", "fer2013", "jaffe", "taiwanese", "ckplus", "folders")

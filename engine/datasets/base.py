@@ -134,6 +134,11 @@ def to_states(dataset: FaceDataset, mapping: Mapping[str, str]) -> tuple[np.ndar
     return states.astype(np.float32), keep
 
 
+def true_states(dataset: FaceDataset, mapping: Mapping[str, str]) -> np.ndarray:
+    """Each face's most likely state (int index into ``CLASSES``) under its label distribution."""
+    return (dataset.labels @ state_matrix(dataset.label_names, mapping)).argmax(axis=1)
+
+
 def split_by_subject(
     dataset: FaceDataset, test_fraction: float = 0.2, seed: int = 0
 ) -> tuple[FaceDataset, FaceDataset]:

@@ -9,7 +9,7 @@ import numpy as np
 from tqdm import tqdm
 
 from engine.datasets.base import EMOTIONS, FaceDataset, canonical_label
-from engine.datasets.images import PhotoFace, face_crop_from_photo, photo_face, read_gray
+from engine.datasets.images import PhotoFace, face_crop_from_photo, read_gray, read_photos
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm"}
 JAFFE_NAME = re.compile(r"^(?P<subject>[A-Z]{2})\.(?P<code>[A-Z]{2})\d+\.\d+\.tiff?$")
@@ -30,61 +30,40 @@ def _one_hot(names: list[str], vocabulary: tuple[str, ...]) -> np.ndarray:
     return labels
 
 
-def read_jaffe(root: str | Path) -> FaceDataset:
-    """JAFFE: ``SUBJECT.EMOTIONn.ID.tiff``, EMOTION in AN DI FE HA NE SA SU. No split of its own."""
+def jaffe_files(root: str | Path) -> list[tuple[Path, str, str]]:
+    """``(path, subject, emotion)`` for every ``SUBJECT.EMOTIONn.ID.tiff`` file in ``root``."""
     root = Path(root)
-    paths, subjects, emotions = [], [], []
+    found = []
     for path in sorted(root.iterdir()):
         match = JAFFE_NAME.match(path.name)
-        if match is None:
-            continue
-        paths.append(path)
-        subjects.append(match["subject"])
-        emotions.append(canonical_label(match["code"]))
-    if not paths:
+        if match is not None:
+            found.append((path, match["subject"], canonical_label(match["code"])))
+    if not found:
         raise ValueError(
             f"Expected JAFFE files named like 'KA.AN1.39.tiff' in {root}. Received: none matching"
         )
+    return found
+
+
+def read_jaffe(root: str | Path) -> FaceDataset:
+    """JAFFE: ``SUBJECT.EMOTIONn.ID.tiff``, EMOTION in AN DI FE HA NE SA SU. No split of its own.
+
+    Every photo is kept (the centre square when no face is found); ``read_jaffe_photos`` keeps
+    only the faces the live detector finds."""
+    files = jaffe_files(root)
     return FaceDataset(
         "jaffe",
-        _crops(paths, "jaffe"),
-        _one_hot(emotions, EMOTIONS),
+        _crops([path for path, _, _ in files], "jaffe"),
+        _one_hot([emotion for _, _, emotion in files], EMOTIONS),
         EMOTIONS,
-        np.array(subjects),
-        np.array([""] * len(paths)),
+        np.array([subject for _, subject, _ in files]),
+        np.array([""] * len(files)),
     )
 
 
 def read_jaffe_photos(root: str | Path) -> tuple[FaceDataset, list[PhotoFace]]:
-    """JAFFE through the live crop path, with each photo and its box (for framing tests).
-
-    Photos in which the live detector finds no face are left out: the bot would never score them.
-    """
-    root = Path(root)
-    rows, photos = [], []
-    for path in sorted(root.iterdir()):
-        match = JAFFE_NAME.match(path.name)
-        if match is None:
-            continue
-        photo = photo_face(read_gray(path))
-        if photo.box is None:
-            continue
-        rows.append((match["subject"], canonical_label(match["code"])))
-        photos.append(photo)
-    if not rows:
-        raise ValueError(
-            f"Expected JAFFE files named like 'KA.AN1.39.tiff' with a findable face in {root}. "
-            "Received: none"
-        )
-    dataset = FaceDataset(
-        "jaffe",
-        np.stack([p.crop for p in photos]),
-        _one_hot([e for _, e in rows], EMOTIONS),
-        EMOTIONS,
-        np.array([s for s, _ in rows]),
-        np.array([""] * len(rows)),
-    )
-    return dataset, photos
+    """JAFFE through the live crop path, with each photo and its box (for framing tests)."""
+    return read_photos("jaffe", jaffe_files(root))
 
 
 def read_class_folders(

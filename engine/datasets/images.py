@@ -13,7 +13,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
+from engine.datasets.base import EMOTIONS, FaceDataset
 from engine.faces import FaceDetector
 from engine.preprocess import crop_face
 from engine.types import FACE_SIZE, Box
@@ -67,3 +69,32 @@ def photo_face(gray: np.ndarray) -> PhotoFace:
 def face_crop_from_photo(gray: np.ndarray) -> np.ndarray:
     """48×48 crop of the photo's largest face as the live path makes it (see ``photo_face``)."""
     return photo_face(gray).crop
+
+
+def read_photos(
+    name: str, files: list[tuple[Path, str, str]]
+) -> tuple[FaceDataset, list[PhotoFace]]:
+    """``(path, subject, emotion)`` files → the dataset of their live-path crops (one-hot labels
+    over ``EMOTIONS``) and each photo with its box, in the same order.
+
+    Photos in which the live detector finds no face are left out: the bot would never score them.
+    """
+    rows, photos = [], []
+    for path, subject, emotion in tqdm(files, desc=name, leave=False, disable=None):
+        photo = photo_face(read_gray(path))
+        if photo.box is not None:
+            rows.append((subject, emotion))
+            photos.append(photo)
+    labels = np.zeros((len(rows), len(EMOTIONS)), np.float32)
+    labels[np.arange(len(rows)), [EMOTIONS.index(e) for _, e in rows]] = 1.0
+    dataset = FaceDataset(
+        name,
+        np.stack([p.crop for p in photos])
+        if photos
+        else np.zeros((0, FACE_SIZE, FACE_SIZE), np.uint8),
+        labels,
+        EMOTIONS,
+        np.array([subject for subject, _ in rows]),
+        np.array([""] * len(rows)),
+    )
+    return dataset, photos

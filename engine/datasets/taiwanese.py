@@ -11,11 +11,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
-from tqdm import tqdm
-
-from engine.datasets.base import EMOTIONS, FaceDataset
-from engine.datasets.images import PhotoFace, photo_face, read_gray
+from engine.datasets.base import FaceDataset
+from engine.datasets.images import PhotoFace, read_photos
 
 TAIWANESE_NAME = re.compile(
     r"^(?P<performer>\d{2})(?P<kind>\d)(?P<view>\d)(?P<code>[a-g0])\d+\.jpe?g$"
@@ -51,30 +48,8 @@ def taiwanese_files(root: str | Path) -> list[tuple[Path, str, str]]:
 
 
 def read_taiwanese_photos(root: str | Path) -> tuple[FaceDataset, list[PhotoFace]]:
-    """The dataset (live-path crops) and each photo with its detected box, in the same order.
-
-    Photos in which the live detector finds no face are left out: the bot would never score them.
-    """
-    rows, photos = [], []
-    for path, performer, emotion in tqdm(
-        taiwanese_files(root), desc="taiwanese", leave=False, disable=None
-    ):
-        photo = photo_face(read_gray(path))
-        if photo.box is None:
-            continue
-        rows.append((performer, emotion))
-        photos.append(photo)
-    labels = np.zeros((len(rows), len(EMOTIONS)), np.float32)
-    labels[np.arange(len(rows)), [EMOTIONS.index(e) for _, e in rows]] = 1.0
-    dataset = FaceDataset(
-        "taiwanese",
-        np.stack([p.crop for p in photos]) if photos else np.zeros((0, 48, 48), np.uint8),
-        labels,
-        EMOTIONS,
-        np.array([p for p, _ in rows]),
-        np.array([""] * len(rows)),
-    )
-    return dataset, photos
+    """The dataset (live-path crops) and each photo with its box, in the same order."""
+    return read_photos("taiwanese", taiwanese_files(root))
 
 
 def read_taiwanese(root: str | Path) -> FaceDataset:

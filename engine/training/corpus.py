@@ -33,6 +33,10 @@ TAIWANESE_TEST = ("TW03", "TW07", "TW11", "TW15", "TW19", "TW23", "TW27", "TW30"
 TAIWANESE_VALIDATION = ("TW05", "TW13", "TW21")
 
 
+#: FER2013 validation rows with FER's own labels (the same faces as with FER+ labels).
+FER_VAL_OWN = "fer-val (FER labels)"
+
+
 @dataclass
 class HeldOut:
     """A test or validation set: faces with labels, and for photo sets the photos and boxes."""
@@ -48,6 +52,14 @@ class Corpus:
     validation: dict[str, HeldOut]
     #: Named test sets; reported once per model.
     test: dict[str, HeldOut]
+
+    def state_validation(self) -> FaceDataset:
+        """Every validation face once, FER2013's with FER+ labels (what the LSTM head's early
+        stopping and the operating-point table score)."""
+        return concat(
+            [held.dataset for name, held in self.validation.items() if name != FER_VAL_OWN],
+            "validation",
+        )
 
 
 def blend(first: FaceDataset, second: FaceDataset, second_weight: float, name: str) -> FaceDataset:
@@ -106,7 +118,7 @@ def load_corpus(
     fit = is_train & ~is_val
     train_parts = [blend(fer_own.subset(fit), fer_plus.subset(fit), ferplus_weight, "fer2013")]
     validation = {
-        "fer-val (FER labels)": HeldOut(fer_own.subset(is_val, "fer2013 validation, FER labels")),
+        FER_VAL_OWN: HeldOut(fer_own.subset(is_val, "fer2013 validation, FER labels")),
         "fer-val (FER+ labels)": HeldOut(
             fer_plus.subset(is_val, "fer2013 validation, FER+ labels")
         ),

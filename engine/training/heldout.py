@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from engine.datasets import FaceDataset, load_mapping, state_matrix
+from engine.datasets import load_mapping
 from engine.datasets.images import PhotoFace
+from engine.evaluation import Evaluation, evaluate
 from engine.model import EmotionModel
 from engine.preprocess import crop_face
 from engine.settings_paths import datasets_dir
-from engine.training.corpus import Corpus, HeldOut, load_corpus
-from engine.training.metrics import ClassificationReport, classification_report
+from engine.training.corpus import Corpus, load_corpus
 from engine.types import CLASSES, Box
 
 #: How the live tracker moves a face's box between detections: template following shifts it by
@@ -30,47 +30,25 @@ JITTER_SCALE = 0.08
 NUM_JITTERS = 6
 
 
-@dataclass(frozen=True)
-class SetScore:
-    name: str
-    num_faces: int
-    report: ClassificationReport
-
-    @property
-    def confused_recall(self) -> float:
-        return float(self.report.recall[CLASSES.index("confused")])
-
-    def as_dict(self) -> dict[str, float | int | str]:
-        r = self.report
-        return {
-            "name": self.name,
-            "faces": self.num_faces,
-            "accuracy": round(r.accuracy, 4),
-            "macro_f1": round(r.macro_f1, 4),
-            **{f"f1_{c}": round(float(v), 4) for c, v in zip(CLASSES, r.f1, strict=True)},
-            **{f"recall_{c}": round(float(v), 4) for c, v in zip(CLASSES, r.recall, strict=True)},
-        }
+def score_test_sets(
+    model: EmotionModel, corpus: Corpus, mapping: dict[str, str]
+) -> list[Evaluation]:
+    """Each test set scored once, named as in ``corpus.test``."""
+    return [
+        replace(evaluate(model, held.dataset, mapping), dataset=name)
+        for name, held in corpus.test.items()
+    ]
 
 
-def true_states(dataset: FaceDataset, mapping: dict[str, str]) -> np.ndarray:
-    return (dataset.labels @ state_matrix(dataset.label_names, mapping)).argmax(axis=1)
-
-
-def predict(model: EmotionModel, faces: np.ndarray, flip: bool = False) -> np.ndarray:
-    """Probabilities of faces read as stills; ``flip`` averages with the mirrored faces."""
-    probabilities = model.predict_faces(faces)
-    if flip:
-        mirrored = np.ascontiguousarray(faces[:, :, ::-1])
-        probabilities = (probabilities + model.predict_faces(mirrored)) / 2.0
-    return probabilities
-
-
-def score_set(
-    model: EmotionModel, name: str, held: HeldOut, mapping: dict[str, str], flip: bool = False
-) -> SetScore:
-    truth = true_states(held.dataset, mapping)
-    predicted = predict(model, held.dataset.faces, flip).argmax(axis=1)
-    return SetScore(name, len(truth), classification_report(truth, predicted, CLASSES))
+def set_figures(evaluation: Evaluation) -> dict[str, float | int]:
+    r = evaluation.report
+    return {
+        "faces": evaluation.num_faces,
+        "accuracy": round(r.accuracy, 4),
+        "macro_f1": round(r.macro_f1, 4),
+        **{f"f1_{c}": round(float(v), 4) for c, v in zip(CLASSES, r.f1, strict=True)},
+        **{f"recall_{c}": round(float(v), 4) for c, v in zip(CLASSES, r.recall, strict=True)},
+    }
 
 
 def jittered_box(box: Box, rng: np.random.Generator) -> Box:
@@ -120,13 +98,12 @@ def live_window_stability(
 
 
 def heldout_scores(
-    model: EmotionModel, corpus: Corpus, mapping: dict[str, str], flip: bool = False
+    model: EmotionModel, corpus: Corpus, mapping: dict[str, str]
 ) -> dict[str, object]:
     """Every test set's scores and framing stability over the photo test sets (the live crop)."""
-    sets = {name: score_set(model, name, held, mapping, flip) for name, held in corpus.test.items()}
     photos = [p for held in corpus.test.values() for p in held.photos]
     return {
-        "sets": {name: s.as_dict() for name, s in sets.items()},
+        "sets": {e.dataset: set_figures(e) for e in score_test_sets(model, corpus, mapping)},
         "framing_stability": round(framing_stability(model, photos), 4),
         "live_window_stability": round(live_window_stability(model, photos), 4),
         "framing_faces": len(photos),
@@ -155,7 +132,6 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--name", default=None, help="row name (default: the run folder)")
-    parser.add_argument("--flip", action="store_true", help="mirror test-time averaging")
     parser.add_argument(
         "--log", type=Path, default=None, help="append the row to this markdown file"
     )
@@ -164,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     model = EmotionModel.load(args.model)
     mapping = load_mapping()
     corpus = load_corpus(datasets_dir())
-    results = heldout_scores(model, corpus, mapping, flip=args.flip)
+    results = heldout_scores(model, corpus, mapping)
     metadata_file = args.model.with_suffix(".json")
     metadata = json.loads(metadata_file.read_text()) if metadata_file.is_file() else {}
     results["selection"] = metadata.get("selection_after_correction", float("nan"))
@@ -176,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     row = experiment_row(
         args.name or args.model.parent.name,
-        ", ".join(f"{k}={v}" for k, v in changed.items()) + (" + flip TTA" if args.flip else ""),
+        ", ".join(f"{k}={v}" for k, v in changed.items()),
         metadata.get("training_seconds", 0) / 60,
         results,
     )

@@ -20,13 +20,13 @@ import keras
 import numpy as np
 from keras import layers
 
-from engine.datasets import FaceDataset, load_mapping, state_matrix
+from engine.datasets import FaceDataset, load_mapping, state_matrix, true_states
 from engine.model import EmotionModel, build_cnn_lstm, build_frame_encoder, multi_view
 from engine.preprocess import preprocess_faces
 from engine.settings_paths import datasets_dir
 from engine.training.augment import augment_faces
 from engine.training.callbacks import standard_callbacks
-from engine.training.corpus import Corpus, concat, load_corpus
+from engine.training.corpus import FER_VAL_OWN, Corpus, concat, load_corpus
 from engine.training.metrics import classification_report
 from engine.training.sequences import train_sequences
 from engine.training.stills import state_balancing_weights
@@ -83,7 +83,7 @@ def validation_groups(corpus: Corpus) -> dict[str, FaceDataset]:
     """What selection and calibration score: FER validation with each label set, posed subjects."""
     posed = [corpus.validation[k].dataset for k in corpus.validation if not k.startswith("fer")]
     return {
-        "fer-val FER": corpus.validation["fer-val (FER labels)"].dataset,
+        "fer-val FER": corpus.validation[FER_VAL_OWN].dataset,
         "fer-val FER+": corpus.validation["fer-val (FER+ labels)"].dataset,
         "posed-val": concat(posed, "posed validation"),
     }
@@ -106,10 +106,7 @@ class SelectionScore(keras.callbacks.Callback):
     def __init__(self, groups: dict[str, FaceDataset], mapping: dict[str, str]) -> None:
         super().__init__()
         self.inputs = {k: preprocess_faces(d.faces) for k, d in groups.items()}
-        self.truths = {
-            k: (d.labels @ state_matrix(d.label_names, mapping)).argmax(axis=1)
-            for k, d in groups.items()
-        }
+        self.truths = {k: true_states(d, mapping) for k, d in groups.items()}
         self.matrix = state_matrix(next(iter(groups.values())).label_names, mapping)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -168,10 +165,7 @@ def choose_prior_correction(
 
     Returns the offsets and the selection score before and after.
     """
-    truths = {
-        k: (d.labels @ state_matrix(d.label_names, mapping)).argmax(axis=1)
-        for k, d in groups.items()
-    }
+    truths = {k: true_states(d, mapping) for k, d in groups.items()}
     logs = {k: np.log(np.maximum(model.predict_faces(d.faces), 1e-7)) for k, d in groups.items()}
     before, _ = selection_score(logs, truths)
     best, best_score = np.zeros(3, np.float32), before
@@ -225,7 +219,7 @@ def train_recipe(
         head = train_sequences(
             encoder,
             corpus.train,
-            concat(list(groups.values())[1:], "validation"),
+            corpus.state_validation(),
             mapping,
             run_dir,
             epochs=recipe.epochs,

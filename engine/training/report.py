@@ -15,13 +15,18 @@ from typing import Any
 
 import numpy as np
 
-from engine.datasets import FaceDataset, state_matrix
-from engine.evaluation import Evaluation, evaluate, write_report
+from engine.datasets import FaceDataset, true_states
+from engine.evaluation import write_report
 from engine.model import EmotionModel
 from engine.training.alert_rule import alert_table, simulate
 from engine.training.alert_rule import markdown as alert_markdown
-from engine.training.corpus import Corpus, concat
-from engine.training.heldout import framing_stability, live_window_stability, predict
+from engine.training.corpus import Corpus
+from engine.training.heldout import (
+    framing_stability,
+    live_window_stability,
+    score_test_sets,
+    set_figures,
+)
 from engine.training.metrics import classification_report
 from engine.types import CLASSES
 
@@ -35,7 +40,7 @@ def operating_points(
 ) -> list[dict[str, float]]:
     """Per-frame precision and recall of ``confused`` and ``bored`` when a frame counts as that
     state at probability ≥ each threshold, and for the argmax the live path uses."""
-    truth = (dataset.labels @ state_matrix(dataset.label_names, mapping)).argmax(axis=1)
+    truth = true_states(dataset, mapping)
     probabilities = model.predict_faces(dataset.faces)
     rows = []
     for threshold in (*THRESHOLDS, None):
@@ -67,23 +72,12 @@ def _operating_table(rows: list[dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def _figures(evaluation: Evaluation) -> dict[str, float | int]:
-    r = evaluation.report
-    return {
-        "faces": evaluation.num_faces,
-        "accuracy": round(r.accuracy, 4),
-        "macro_f1": round(r.macro_f1, 4),
-        **{f"f1_{c}": round(float(v), 4) for c, v in zip(CLASSES, r.f1, strict=True)},
-        **{f"recall_{c}": round(float(v), 4) for c, v in zip(CLASSES, r.recall, strict=True)},
-    }
-
-
 def slice_figures(
     model: EmotionModel, public_test: FaceDataset, mapping: dict[str, str]
 ) -> dict[str, Any]:
     part = public_test.subset(np.arange(len(public_test)) < SLICE_FACES)
-    truth = (part.labels @ state_matrix(part.label_names, mapping)).argmax(axis=1)
-    probabilities = predict(model, part.faces)
+    truth = true_states(part, mapping)
+    probabilities = model.predict_faces(part.faces)
     report = classification_report(truth, probabilities.argmax(axis=1), CLASSES)
     return {
         "faces": len(part),
@@ -96,21 +90,18 @@ def slice_figures(
 def heldout_report(
     model: EmotionModel, model_path: Path, corpus: Corpus, mapping: dict[str, str], output: Path
 ) -> dict[str, object]:
-    evaluations = [evaluate(model, held.dataset, mapping) for held in corpus.test.values()]
-    for name, evaluation in zip(corpus.test, evaluations, strict=True):
-        object.__setattr__(evaluation, "dataset", name)
+    evaluations = score_test_sets(model, corpus, mapping)
     photos = [p for held in corpus.test.values() for p in held.photos]
     stability = framing_stability(model, photos)
     window_stability = live_window_stability(model, photos)
-    validation = concat([h.dataset for h in corpus.validation.values()][1:], "validation")
-    points = operating_points(model, validation, mapping)
+    points = operating_points(model, corpus.state_validation(), mapping)
     clips = simulate(model, corpus)
     alert_rows = alert_table(clips)
     history = output if (output / "history_stills.csv").is_file() else None
     report_path = write_report(evaluations, output, model_path, history)
     public_test = corpus.test["PublicTest (FER labels)"].dataset
     figures: dict[str, object] = {
-        "sets": {e.dataset: _figures(e) for e in evaluations},
+        "sets": {e.dataset: set_figures(e) for e in evaluations},
         "framing_stability": round(stability, 4),
         "live_window_stability": round(window_stability, 4),
         "framing_faces": len(photos),
