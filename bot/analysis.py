@@ -17,11 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 
-from bot.meetings.frames import FrameSource, FrameSourceClosedError
+from bot.meetings.frames import FrameSource, FrameSourceClosedError, due_frames
 from bot.meetings.remote_video import AnalysedFrame, RemoteVideo
 from engine.faces import FaceDetector, FrameFaces, SourceAnalyser
 from engine.types import FaceCrop, PersonAbsent
@@ -135,28 +134,15 @@ class ParticipantAnalysis(_Analysis):
     ) -> None:
         self.source = source
         self._analyser = SourceAnalyser(detector, name, fps)
-        self._period_s = 1.0 / fps
+        self._fps = fps
         self._executor = executor
         super().__init__(name, on_crop, on_absent, on_frame)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        due = time.monotonic()
-        while True:
-            # Wake only when a sample is due, then take the newest frame: frames in between
-            # are never looked at, whatever the camera's rate.
-            delay = due - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            try:
-                frame = await self.source.next()
-            except FrameSourceClosedError:
-                return
-            now = time.monotonic()
-            due = due + self._period_s if due + self._period_s > now else now + self._period_s
+        async for frame, t in due_frames(self.source, self._fps):
             if self.paused:
                 continue
-            t = time.time() - (now - frame.received_at)  # when the frame was decoded
             try:
                 # The gray copy (8 MB for a 4K frame) is made in the worker too, off the loop.
                 found: FrameFaces = await loop.run_in_executor(

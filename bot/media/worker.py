@@ -18,7 +18,6 @@ import logging
 import os
 import socket
 import sys
-import time
 
 from bot.media.wire import (
     Analyse,
@@ -36,7 +35,7 @@ from bot.media.wire import (
     encode,
     read_message,
 )
-from bot.meetings.frames import FrameSource, FrameSourceClosedError
+from bot.meetings.frames import FrameSource, due_frames
 from bot.meetings.janus_session import JanusSession
 from bot.meetings.janus_subscriber import VideoRoomSubscriber
 from bot.meetings.remote_video import AnalysedFrame
@@ -134,21 +133,7 @@ class _WorkerLink:
 
     async def _analyse(self, feed_id: int, source: FrameSource, name: str, fps: float) -> None:
         analyser = SourceAnalyser(self.detector, name, fps)
-        period = 1.0 / fps
-        due = time.monotonic()
-        while True:
-            # Wake only when a sample is due: between samples this task costs nothing, whatever
-            # the camera's frame rate.
-            delay = due - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            try:
-                frame = await source.next()
-            except FrameSourceClosedError:
-                return
-            now = time.monotonic()
-            due = due + period if due + period > now else now + period  # behind: skip, not queue
-            frame_t = time.time() - (now - frame.received_at)
+        async for frame, frame_t in due_frames(source, fps):
             try:
                 found = analyser.analyse(frame.image, frame_t)
             except ValueError as error:  # an unreadable frame is skipped, not fatal

@@ -139,3 +139,26 @@ class FrameSource:
         except Exception:  # a decoder or track bug must end this video, not the bot
             logger.exception("frame source %r failed", self.name)
             self._finish("failed")
+
+
+async def due_frames(source: FrameSource, fps: float) -> AsyncIterator[tuple[ReceivedFrame, float]]:
+    """``(frame, t)`` once per sample period until the source closes; ``t`` is the wall-clock
+    time the frame was decoded.
+
+    Wakes only when a sample is due, then takes the newest frame: frames in between are never
+    looked at, whatever the camera's rate. A consumer that falls behind skips samples; nothing
+    queues.
+    """
+    period = 1.0 / fps
+    due = time.monotonic()
+    while True:
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        try:
+            frame = await source.next()
+        except FrameSourceClosedError:
+            return
+        now = time.monotonic()
+        due = due + period if due + period > now else now + period
+        yield frame, time.time() - (now - frame.received_at)
