@@ -7,6 +7,7 @@ from pathlib import Path
 from engine.datasets.base import (
     EMOTIONS,
     FaceDataset,
+    concat_datasets,
     load_mapping,
     split_by_subject,
     split_groups,
@@ -21,6 +22,7 @@ from engine.datasets.taiwanese import read_taiwanese, read_taiwanese_photos
 __all__ = [
     "EMOTIONS",
     "FaceDataset",
+    "concat_datasets",
     "load_mapping",
     "read_ckplus",
     "read_class_folders",

@@ -134,6 +134,30 @@ def to_states(dataset: FaceDataset, mapping: Mapping[str, str]) -> tuple[np.ndar
     return states.astype(np.float32), keep
 
 
+def concat_datasets(datasets: Sequence[FaceDataset], name: str | None = None) -> FaceDataset:
+    """Stack datasets over the union of their label names (order of first appearance).
+
+    Subjects are prefixed with their dataset's name (``"jaffe:KA"``), so people of different
+    datasets never share a group and each face's source can be told.
+    """
+    names: list[str] = []
+    for dataset in datasets:
+        names += [n for n in dataset.label_names if n not in names]
+    labels = []
+    for dataset in datasets:
+        block = np.zeros((len(dataset), len(names)), np.float32)
+        block[:, [names.index(n) for n in dataset.label_names]] = dataset.labels
+        labels.append(block)
+    return FaceDataset(
+        name or "+".join(d.name for d in datasets),
+        np.concatenate([d.faces for d in datasets]),
+        np.concatenate(labels),
+        tuple(names),
+        np.concatenate([np.char.add(f"{d.name}:", d.subjects.astype(str)) for d in datasets]),
+        np.concatenate([d.splits for d in datasets]),
+    )
+
+
 def true_states(dataset: FaceDataset, mapping: Mapping[str, str]) -> np.ndarray:
     """Each face's most likely state (int index into ``CLASSES``) under its label distribution."""
     return (dataset.labels @ state_matrix(dataset.label_names, mapping)).argmax(axis=1)

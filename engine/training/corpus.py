@@ -19,6 +19,7 @@ import numpy as np
 
 from engine.datasets import (
     FaceDataset,
+    concat_datasets,
     read_fer2013_both,
     read_jaffe_photos,
     read_taiwanese_photos,
@@ -56,7 +57,7 @@ class Corpus:
     def state_validation(self) -> FaceDataset:
         """Every validation face once, FER2013's with FER+ labels (what the LSTM head's early
         stopping and the operating-point table score)."""
-        return concat(
+        return concat_datasets(
             [held.dataset for name, held in self.validation.items() if name != FER_VAL_OWN],
             "validation",
         )
@@ -65,24 +66,6 @@ class Corpus:
 def blend(first: FaceDataset, second: FaceDataset, second_weight: float, name: str) -> FaceDataset:
     labels = (1.0 - second_weight) * first.labels + second_weight * second.labels
     return FaceDataset(name, first.faces, labels, first.label_names, first.subjects, first.splits)
-
-
-def concat(datasets: list[FaceDataset], name: str) -> FaceDataset:
-    """Datasets over the same ``label_names`` stacked; subjects prefixed with their set's name."""
-    names = datasets[0].label_names
-    if any(d.label_names != names for d in datasets):
-        raise ValueError(
-            "Expected datasets over the same labels. Received: "
-            + ", ".join(f"{d.name}: {d.label_names}" for d in datasets)
-        )
-    return FaceDataset(
-        name,
-        np.concatenate([d.faces for d in datasets]),
-        np.concatenate([d.labels for d in datasets]),
-        names,
-        np.concatenate([np.char.add(f"{d.name}:", d.subjects.astype(str)) for d in datasets]),
-        np.concatenate([d.splits for d in datasets]),
-    )
 
 
 def _by_subjects(
@@ -143,4 +126,4 @@ def load_corpus(
             train_parts.append(fit_part)
         validation[f"{dataset.name}-val"] = val_part
         test[dataset.name] = test_part
-    return Corpus(concat(train_parts, "train"), validation, test)
+    return Corpus(concat_datasets(train_parts, "train"), validation, test)

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from engine.datasets import FaceDataset, load_mapping, read_dataset, split_by_subject, split_groups
+from engine.datasets import (
+    concat_datasets,
+    load_mapping,
+    read_dataset,
+    split_by_subject,
+    split_groups,
+)
 from engine.model import EmotionModel, build_cnn_lstm
 from engine.training.plots import plot_training_curves
 from engine.training.sequences import train_sequences
@@ -36,28 +40,6 @@ class TrainingOptions:
     learning_rate: float = 1e-3
     mapping: str | None = None
     verbose: int = 1
-
-
-def concat_datasets(datasets: Sequence[FaceDataset]) -> FaceDataset:
-    """Stack datasets over the union of their label names (order of first appearance)."""
-    if len(datasets) == 1:
-        return datasets[0]
-    names: list[str] = []
-    for dataset in datasets:
-        names += [n for n in dataset.label_names if n not in names]
-    labels = []
-    for dataset in datasets:
-        block = np.zeros((len(dataset), len(names)), np.float32)
-        block[:, [names.index(n) for n in dataset.label_names]] = dataset.labels
-        labels.append(block)
-    return FaceDataset(
-        "+".join(d.name for d in datasets),
-        np.concatenate([d.faces for d in datasets]),
-        np.concatenate(labels),
-        tuple(names),
-        np.concatenate([np.char.add(f"{d.name}:", d.subjects.astype(str)) for d in datasets]),
-        np.concatenate([d.splits for d in datasets]),
-    )
 
 
 def describe_devices() -> str:

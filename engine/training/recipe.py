@@ -20,13 +20,13 @@ import keras
 import numpy as np
 from keras import layers
 
-from engine.datasets import FaceDataset, load_mapping, state_matrix, true_states
+from engine.datasets import FaceDataset, concat_datasets, load_mapping, state_matrix, true_states
 from engine.model import EmotionModel, build_cnn_lstm, build_frame_encoder, multi_view
 from engine.preprocess import preprocess_faces
 from engine.settings_paths import datasets_dir
 from engine.training.augment import augment_faces
 from engine.training.callbacks import standard_callbacks
-from engine.training.corpus import FER_VAL_OWN, Corpus, concat, load_corpus
+from engine.training.corpus import FER_VAL_OWN, Corpus, load_corpus
 from engine.training.metrics import classification_report
 from engine.training.sequences import train_sequences
 from engine.training.stills import state_balancing_weights
@@ -85,7 +85,7 @@ def validation_groups(corpus: Corpus) -> dict[str, FaceDataset]:
     return {
         "fer-val FER": corpus.validation[FER_VAL_OWN].dataset,
         "fer-val FER+": corpus.validation["fer-val (FER+ labels)"].dataset,
-        "posed-val": concat(posed, "posed validation"),
+        "posed-val": concat_datasets(posed, "posed validation"),
     }
 
 
