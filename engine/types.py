@@ -51,6 +51,24 @@ class Scores:
         return (self.interested, self.bored, self.confused)
 
 
+@dataclass(frozen=True, slots=True)
+class Attention:
+    """Where one face points and whether its eyes are open, in one frame (from its landmarks).
+
+    Physical signals only (head pose, eye closure): nothing here infers an emotion.
+    """
+
+    #: Degrees the head is turned left/right: 0 facing the camera, positive to the person's left.
+    yaw_deg: float
+    #: Degrees the head is tilted: 0 level, positive looking up, negative looking down.
+    pitch_deg: float
+    #: Mean eye aspect ratio of both eyes (eyelid gap over eye width; ~0.3 open, < ~0.15 closed).
+    eye_openness: float
+    eyes_open: bool
+    #: Head turned or tilted beyond the set limits (``engine.attention.AttentionSettings``).
+    looking_away: bool
+
+
 @dataclass(frozen=True, slots=True, eq=False)  # eq on arrays is ambiguous
 class FaceCrop:
     """One person's face in one analysed frame, ready for the model."""
@@ -62,6 +80,8 @@ class FaceCrop:
     box: Box
     #: uint8 (48, 48) gray crop made by ``engine.preprocess.crop_face``.
     crop: np.ndarray
+    #: Head pose and eyes, when the face stage finds landmarks (``None`` with the Haar stage).
+    attention: Attention | None = None
 
 
 @dataclass(frozen=True, slots=True)
