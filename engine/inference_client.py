@@ -21,10 +21,14 @@ from typing import Any
 
 import numpy as np
 
+from engine.backoff import Backoff
 from engine.inference import InferenceSettings, serve
 from engine.types import FACE_SIZE, InferenceStats, Scores
 
 logger = logging.getLogger(__name__)
+
+#: A process that cannot start (e.g. missing weights) is retried from 1 s up to every 30 s.
+_RESTART_BACKOFF = Backoff(initial_s=1.0, max_s=30.0, jitter=0.1)
 
 #: Environment the inference process starts with: one BLAS thread (the numpy LSTM head is 30×
 #: slower with OpenBLAS threads spinning against TensorFlow's) and quiet TensorFlow start-up logs.
@@ -259,19 +263,18 @@ class InferenceClient:
 
     def _work(self) -> None:
         """Worker thread: send one batch when the process is idle, read its scores, repeat."""
-        backoff_s = 1.0
+        delays = _RESTART_BACKOFF.delays()
         while not self._closing:
             if self._process is None:
                 try:
                     self._spawn()
-                    backoff_s = 1.0
+                    delays = _RESTART_BACKOFF.delays()
                 except InferenceError as error:
                     if self._closing:
                         break
                     logger.error("inference process failed to restart: %s", error)
                     with self._cond:
-                        self._cond.wait(backoff_s)
-                    backoff_s = min(30.0, backoff_s * 2)
+                        self._cond.wait(next(delays))
                     continue
             if not self._process.is_alive():
                 logger.warning(

@@ -13,10 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 from bot.meetings.connect_errors import describe_connection_error
 from bot.meetings.events import EventStream
@@ -49,28 +47,11 @@ from bot.meetings.protocol import (
 from bot.meetings.remote_video import RemoteVideo
 from bot.meetings.roster import Roster, RosterChange
 from bot.meetings.url import JanusMeetingUrl
+from engine.backoff import Backoff
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_DISPLAY_NAME = "classpulse bot"
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Delays between re-join attempts: ``initial_s`` doubling up to ``max_s``, ±``jitter``."""
-
-    initial_s: float = 0.25
-    max_s: float = 4.0
-    jitter: float = 0.2
-
-    def delays(self) -> AsyncIterator[float]:
-        return self._delays()
-
-    async def _delays(self) -> AsyncIterator[float]:
-        delay = self.initial_s
-        while True:
-            yield delay * random.uniform(1 - self.jitter, 1 + self.jitter)
-            delay = min(delay * 2, self.max_s)
 
 
 class JanusConnector:
@@ -217,7 +198,7 @@ class JanusConnector:
             logger.warning("lost the meeting (%s); re-joining", reason)
             self._emit(ConnectionLost(reason, time.time()))
             await self._drop_link()
-            async for delay in self.backoff.delays():
+            for delay in self.backoff.delays():
                 await asyncio.sleep(delay)
                 try:
                     await self._open_link(lost_at)

@@ -24,9 +24,10 @@ from bot.meetings import (
     VideoTrackRemoved,
     parse_meeting_url,
 )
-from bot.meetings.janus import Backoff, JanusConnector
+from bot.meetings.janus import JanusConnector
 from bot.meetings.janus_link import LinkSettings
 from bot.meetings.janus_session import JanusSession
+from engine.backoff import Backoff
 from tests.bot.harness.clips import EncodedClip
 from tests.bot.harness.janus_server import JanusServer
 from tests.bot.harness.netns import NetworkNamespace

@@ -14,7 +14,6 @@ from aiortc.rtcrtpreceiver import RemoteStreamTrack
 
 from bot.meetings.events import EventStream
 from bot.meetings.frames import FrameSource, FrameSourceClosedError
-from bot.meetings.janus import Backoff
 from bot.meetings.janus_videoroom import PublishedVideo, parse_publisher, parse_subscription
 from bot.meetings.protocol import (
     MAX_CHAT_CHARS,
@@ -27,6 +26,7 @@ from bot.meetings.protocol import (
     normalize_display_name,
 )
 from bot.meetings.roster import Roster
+from engine.backoff import Backoff
 
 
 @pytest.mark.parametrize(
@@ -100,13 +100,21 @@ async def test_event_stream_drops_chat_in_a_flood_but_never_membership() -> None
     assert stream.num_dropped_chat == 2
 
 
-async def test_backoff_doubles_up_to_its_cap() -> None:
-    delays = []
-    async for delay in Backoff(initial_s=0.25, max_s=2.0, jitter=0.0).delays():
-        delays.append(delay)
-        if len(delays) == 6:
-            break
-    assert delays == [0.25, 0.5, 1.0, 2.0, 2.0, 2.0]
+def test_backoff_doubles_up_to_its_cap() -> None:
+    schedule = Backoff(initial_s=0.25, max_s=2.0, jitter=0.0).delays()
+    assert [next(schedule) for _ in range(6)] == [0.25, 0.5, 1.0, 2.0, 2.0, 2.0]
+
+
+def test_backoff_jitter_spreads_delays_within_its_bounds() -> None:
+    schedule = Backoff(initial_s=1.0, max_s=1.0, jitter=0.2).delays()
+    delays = [next(schedule) for _ in range(200)]
+    assert all(0.8 <= delay <= 1.2 for delay in delays)
+    assert max(delays) - min(delays) > 0.1  # not one fixed value: bots do not retry in lock-step
+
+
+def test_backoff_refuses_a_cap_below_its_start() -> None:
+    with pytest.raises(ValueError, match=r"Received: initial_s=2\.0, max_s=1\.0"):
+        Backoff(initial_s=2.0, max_s=1.0)
 
 
 def test_parse_publisher_picks_the_first_decodable_video(caplog: pytest.LogCaptureFixture) -> None:
