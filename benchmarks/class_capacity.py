@@ -317,7 +317,9 @@ def main(argv: list[str] | None = None) -> int:
         print("needs root (network namespace)", file=sys.stderr)
         return 2
     counts = [int(n) for n in args.students.split(",") if n.strip()]
-    workers_list = [int(n) for n in args.media_workers.split(",") if n.strip()] or [None]
+    workers_list: list[int | None] = [
+        int(n) for n in args.media_workers.split(",") if n.strip()
+    ] or [None]
     work = Path(tempfile.mkdtemp(prefix="capacity-"))
     faces = jaffe_faces(datasets_dir() / "jaffe", "KA", ("HA", "NE", "SA"))
     clip = work / "clip.ivf"

@@ -145,7 +145,7 @@ async def measure(
 
     async def read_events() -> None:
         async for event in bot.events():
-            if isinstance(event, VideoTrackAdded):
+            if isinstance(event, VideoTrackAdded) and isinstance(event.source, FrameSource):
                 trace = StudentTrace(event.source)
                 traces[event.participant.display_name] = trace
                 consumers.append(

@@ -71,7 +71,7 @@ async def measure(
 
     async def events() -> None:
         async for event in bot.events():
-            if isinstance(event, VideoTrackAdded):
+            if isinstance(event, VideoTrackAdded) and isinstance(event.source, FrameSource):
                 readers.append(
                     asyncio.create_task(
                         read_frames(event.source, counts, event.participant.display_name)
