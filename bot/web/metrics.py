@@ -1,11 +1,13 @@
-"""Operations figures for ``/metrics``: a small registry rendered in the Prometheus text format
-(version 0.0.4).
+"""Operations figures for ``/metrics``, exposed with ``prometheus-client``.
 
 Whoever owns a number may set it as it changes (``metrics.analysed_fps.set(12.5)``,
 ``metrics.alerts_sent.inc()``); figures kept elsewhere (the storage writer's backlog, the
 inference client's latency, the bots' counts) are copied at scrape time by collectors registered
 with ``add_collector`` (``bot.web.runtime_bots.RuntimeCollector`` does it for the bot runtime).
-A lock guards each series because collectors may run in another thread.
+The values live in small series objects (a lock each, because collectors may run in another
+thread); ``prometheus_client`` turns them into metric families and writes the exposition, from a
+registry of this ``Metrics`` alone (not the library's global one: tests and several apps in one
+process stay apart).
 """
 
 from __future__ import annotations
@@ -13,10 +15,20 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
 
 logger = logging.getLogger(__name__)
 
+#: The content type of ``Metrics.render`` (Prometheus text format 0.0.4).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 Labels = tuple[tuple[str, str], ...]
@@ -24,8 +36,6 @@ Labels = tuple[tuple[str, str], ...]
 
 class _Series:
     """Values of one metric name, one per label set (the empty set when unlabelled)."""
-
-    kind = "untyped"
 
     def __init__(self, name: str, help_text: str, label_names: tuple[str, ...] = ()) -> None:
         if not name.replace("_", "a").isalnum() or name[0].isdigit():
@@ -59,8 +69,6 @@ class Counter(_Series):
     """A total that only grows (frames analysed, alerts sent). Prometheus reads a drop to a lower
     value as a restart, so ``set_total`` may also take a fresh total after a process restart."""
 
-    kind = "counter"
-
     def inc(self, amount: float = 1.0, **labels: str) -> None:
         if not amount >= 0:
             raise ValueError(f"Expected a counter increment >= 0. Received: {amount!r}")
@@ -79,8 +87,6 @@ class Counter(_Series):
 
 class Gauge(_Series):
     """A value that goes up and down (bots running, writer backlog)."""
-
-    kind = "gauge"
 
     def set(self, value: float, **labels: str) -> None:
         if math.isnan(value):
@@ -102,8 +108,6 @@ class Histogram(_Series):
     """A distribution copied from a ``LagHistogram`` kept elsewhere (cumulative bucket counts,
     sum and count), rendered as Prometheus's ``_bucket{le=…}``, ``_sum`` and ``_count``."""
 
-    kind = "histogram"
-
     def __init__(self, name: str, help_text: str) -> None:
         super().__init__(name, help_text)
         self._buckets: tuple[tuple[float, int], ...] = ()
@@ -115,13 +119,12 @@ class Histogram(_Series):
         with self._lock:
             self._buckets, self._sum, self._count = buckets, float(total), int(count)
 
-    def lines(self) -> list[str]:
+    def family(self) -> HistogramMetricFamily:
         with self._lock:
-            return [
-                *(f'{self.name}_bucket{{le="{_number(le)}"}} {n}' for le, n in self._buckets),
-                f"{self.name}_sum {_number(self._sum)}",
-                f"{self.name}_count {self._count}",
-            ]
+            buckets = [(_bound(le), float(n)) for le, n in self._buckets]
+            if not buckets:  # nothing copied yet: the one bucket every histogram has
+                buckets = [("+Inf", float(self._count))]
+            return HistogramMetricFamily(self.name, self.help, buckets=buckets, sum_value=self._sum)
 
 
 class Metrics:
@@ -178,6 +181,8 @@ class Metrics:
             "Rows the storage writer dropped (buffer full or database down).",
         )
         self._collectors: list[Callable[[Metrics], None]] = []
+        self._registry = CollectorRegistry(auto_describe=False)
+        self._registry.register(_Families(self._families))
 
     def series(self) -> Iterable[_Series]:
         return [value for value in vars(self).values() if isinstance(value, _Series)]
@@ -203,34 +208,29 @@ class Metrics:
     def render(self) -> str:
         """The Prometheus text exposition of every series, after running the collectors."""
         self.collect()
-        lines: list[str] = []
+        return generate_latest(self._registry).decode()
+
+    def _families(self) -> Iterator[Metric]:
         for series in self.series():
-            lines.append(f"# HELP {series.name} {_escape_help(series.help)}")
-            lines.append(f"# TYPE {series.name} {series.kind}")
             if isinstance(series, Histogram):
-                lines.extend(series.lines())
+                yield series.family()
                 continue
+            family_type = CounterMetricFamily if isinstance(series, Counter) else GaugeMetricFamily
+            family = family_type(series.name, series.help, labels=series.label_names)
             for labels, value in series.samples():
-                label_text = ",".join(f'{name}="{_escape_label(text)}"' for name, text in labels)
-                lines.append(
-                    f"{series.name}{{{label_text}}} {_number(value)}"
-                    if labels
-                    else f"{series.name} {_number(value)}"
-                )
-        return "\n".join(lines) + "\n"
+                family.add_metric([text for _, text in labels], value)
+            yield family
 
 
-def _escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
+class _Families(Collector):
+    """What ``prometheus_client``'s registry asks at each scrape: the ``Metrics``' families."""
+
+    def __init__(self, families: Callable[[], Iterator[Metric]]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterator[Metric]:
+        return self._families()
 
 
-def _escape_label(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _number(value: float) -> str:
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if value == int(value) and abs(value) < 2**53:
-        return str(int(value))
-    return repr(value)
+def _bound(le: float) -> str:
+    return "+Inf" if math.isinf(le) else repr(float(le))

@@ -38,7 +38,7 @@ def parse(text: str) -> dict[str, float]:
             match = SAMPLE.match(line)
             assert match, f"malformed sample line: {line!r}"
             name = match.group(1)
-            base = re.sub(r"_(bucket|sum|count)$", "", name)  # a histogram's samples
+            base = re.sub(r"_(bucket|sum|count|total)$", "", name)  # histogram and counter samples
             assert name in typed or base in typed, f"sample before its TYPE: {line!r}"
             values[match.group(1) + (match.group(2) or "")] = float(match.group(3))
     return values
