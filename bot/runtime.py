@@ -12,7 +12,7 @@ import functools
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -150,15 +150,28 @@ class BotRuntime:
         await self.aclose()
 
     async def aclose(self) -> None:
-        for handle in list(self._bots.values()):
-            await self.stop_bot(handle.id)
+        """Stops every bot, then the media workers, the scoring hub, the thread pool and the
+        writer — each step even when an earlier one failed or timed out (a writer left open
+        keeps its thread, and with it the process, alive); the first error is raised last."""
+        steps: list[Callable[[], Awaitable[object]]] = [
+            *(functools.partial(self.stop_bot, bot_id) for bot_id in list(self._bots)),
+        ]
         if self.media is not None:
-            await self.media.aclose()
-        await self.scoring.aclose()
+            steps.append(self.media.aclose)
+        steps.append(self.scoring.aclose)
         if self._executor is not None:
-            self._executor.shutdown(wait=True)
+            steps.append(functools.partial(asyncio.to_thread, self._executor.shutdown, True))
         if self.writer is not None:
-            await asyncio.to_thread(self.writer.close)
+            steps.append(functools.partial(asyncio.to_thread, self.writer.close))
+        first_error: BaseException | None = None
+        for step in steps:
+            try:
+                await step()
+            except Exception as error:
+                logger.exception("shutdown step %r failed; going on", step)
+                first_error = first_error or error
+        if first_error is not None:
+            raise first_error
 
     def _connector(self, url: str, bot_name: str) -> tuple[MeetingConnector, str, str]:
         validate_meeting_url(url)
