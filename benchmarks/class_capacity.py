@@ -201,7 +201,7 @@ def serve_and_measure(
         wall = t1 - t0
         cpu = {k: 100 * (f1[k][0] - f0.get(k, (0.0, 0.0))[0]) / wall for k in f1}
         frames = "classpulse_video_frames_analysed_total"
-        crops = "classpulse_frames_analysed_total"
+        crops = "classpulse_face_crops_scored_total"
         result = {
             "fps_per_student": round((m1[frames] - m0[frames]) / wall / count, 2),
             "crops_per_s_per_student": round((m1[crops] - m0[crops]) / wall / count, 2),

@@ -1,6 +1,6 @@
 """Operations figures for ``/metrics``, exposed with ``prometheus-client``.
 
-Whoever owns a number may set it as it changes (``metrics.analysed_fps.set(12.5)``,
+Whoever owns a number may set it as it changes (``metrics.crops_scored_rate.set(12.5)``,
 ``metrics.alerts_sent.inc()``); figures kept elsewhere (the storage writer's backlog, the
 inference client's latency, the bots' counts) are copied at scrape time by collectors registered
 with ``add_collector`` (``bot.web.runtime_bots.RuntimeCollector`` does it for the bot runtime).
@@ -137,12 +137,12 @@ class Metrics:
             "classpulse_participants_followed",
             "Participants whose video is being analysed, all bots together.",
         )
-        self.analysed_fps = Gauge(
-            "classpulse_analysed_frames_per_second",
-            "Frames analysed per second over the last seconds, all bots.",
+        self.crops_scored_rate = Gauge(
+            "classpulse_face_crops_scored_per_second",
+            "Face crops scored by the model per second over the last seconds, all bots.",
         )
-        self.frames_analysed = Counter(
-            "classpulse_frames_analysed_total", "Frames analysed since start."
+        self.crops_scored = Counter(
+            "classpulse_face_crops_scored_total", "Face crops scored by the model since start."
         )
         self.inference_latency = Gauge(
             "classpulse_inference_latency_seconds",
@@ -150,16 +150,17 @@ class Metrics:
             "by quantile over recent frames.",
             ("quantile",),
         )
-        self.dropped_frames = Counter(
-            "classpulse_dropped_frames_total",
-            "Frames not analysed because the pipeline was behind, by reason "
-            "(stale, overflow, restart, decoder).",
+        self.crops_dropped = Counter(
+            "classpulse_face_crops_dropped_total",
+            "Face crops never scored because inference was behind, by reason: stale (older "
+            "than the client's max age), overflow (pushed out of the queue), restart (in flight "
+            "when the inference process died).",
             ("reason",),
         )
         self.video_frames_analysed = Counter(
             "classpulse_video_frames_analysed_total",
             "Video frames searched for faces since start, with or without a face, all bots "
-            "(classpulse_frames_analysed_total counts the face crops scored).",
+            "(classpulse_face_crops_scored_total counts the faces scored).",
         )
         self.frame_to_state_lag = Histogram(
             "classpulse_frame_to_state_lag_seconds",

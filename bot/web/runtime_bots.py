@@ -100,16 +100,16 @@ class RuntimeCollector:
             metrics.writer_backlog.set(stats.pending)
             metrics.writer_dropped.set_total(stats.dropped)
         inference = self.runtime.scoring.stats()
-        metrics.frames_analysed.set_total(inference.scored)
+        metrics.crops_scored.set_total(inference.scored)
         metrics.inference_latency.set(inference.latency_p50_s, quantile="0.5")
         metrics.inference_latency.set(inference.latency_p95_s, quantile="0.95")
-        metrics.dropped_frames.set_total(inference.dropped_stale, reason="stale")
-        metrics.dropped_frames.set_total(inference.dropped_overflow, reason="overflow")
-        metrics.dropped_frames.set_total(inference.dropped_restart, reason="restart")
+        metrics.crops_dropped.set_total(inference.dropped_stale, reason="stale")
+        metrics.crops_dropped.set_total(inference.dropped_overflow, reason="overflow")
+        metrics.crops_dropped.set_total(inference.dropped_restart, reason="restart")
         now = time.monotonic()
         if self._last is not None and now > self._last[0]:
             rate = (inference.scored - self._last[1]) / (now - self._last[0])
-            metrics.analysed_fps.set(max(0.0, rate))
+            metrics.crops_scored_rate.set(max(0.0, rate))
         self._last = (now, inference.scored)
 
 

@@ -46,14 +46,16 @@ def parse(text: str) -> dict[str, float]:
 
 def test_render_is_valid_exposition_with_escaped_labels() -> None:
     metrics = Metrics()
-    metrics.analysed_fps.set(12.5)
-    metrics.frames_analysed.inc(3)
-    metrics.dropped_frames.inc(2, reason='odd "reason"\nwith newline')
+    metrics.crops_scored_rate.set(12.5)
+    metrics.crops_scored.inc(3)
+    metrics.crops_dropped.inc(2, reason='odd "reason"\nwith newline')
     metrics.inference_latency.set(0.042, quantile="0.5")
     values = parse(metrics.render())
-    assert values["classpulse_analysed_frames_per_second"] == 12.5
-    assert values["classpulse_frames_analysed_total"] == 3
-    assert values['classpulse_dropped_frames_total{reason="odd \\"reason\\"\\nwith newline"}'] == 2
+    assert values["classpulse_face_crops_scored_per_second"] == 12.5
+    assert values["classpulse_face_crops_scored_total"] == 3
+    assert (
+        values['classpulse_face_crops_dropped_total{reason="odd \\"reason\\"\\nwith newline"}'] == 2
+    )
     assert values['classpulse_inference_latency_seconds{quantile="0.5"}'] == 0.042
     for name in (
         "bots_running",
@@ -63,9 +65,9 @@ def test_render_is_valid_exposition_with_escaped_labels() -> None:
     ):
         assert f"classpulse_{name}" in values
     with pytest.raises(ValueError, match=">= 0"):
-        metrics.frames_analysed.inc(-1)
+        metrics.crops_scored.inc(-1)
     with pytest.raises(ValueError, match="labels"):
-        metrics.dropped_frames.inc(1)
+        metrics.crops_dropped.inc(1)
 
 
 def test_a_failing_collector_does_not_take_metrics_down(caplog: pytest.LogCaptureFixture) -> None:
@@ -131,8 +133,8 @@ def test_runtime_collector_copies_writer_inference_and_bot_figures(writer: Write
     first = parse(metrics.render())
     assert first["classpulse_participants_followed"] == 3
     assert first["classpulse_alerts_sent_total"] == 3
-    assert first["classpulse_frames_analysed_total"] == 100
-    assert first['classpulse_dropped_frames_total{reason="stale"}'] == 4
+    assert first["classpulse_face_crops_scored_total"] == 100
+    assert first['classpulse_face_crops_dropped_total{reason="stale"}'] == 4
     assert first['classpulse_inference_latency_seconds{quantile="0.95"}'] == 0.08
     assert first["classpulse_writer_backlog_rows"] == writer.stats().pending
     assert first["classpulse_video_frames_analysed_total"] == 30
@@ -142,8 +144,8 @@ def test_runtime_collector_copies_writer_inference_and_bot_figures(writer: Write
     assert first["classpulse_frame_to_state_lag_seconds_count"] == 4
     stats.pop(0)
     second = parse(metrics.render())
-    assert second["classpulse_frames_analysed_total"] == 160
-    assert second["classpulse_analysed_frames_per_second"] > 0
+    assert second["classpulse_face_crops_scored_total"] == 160
+    assert second["classpulse_face_crops_scored_per_second"] > 0
 
 
 def _inference(scored: int) -> InferenceStats:
