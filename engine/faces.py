@@ -6,11 +6,14 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
 
+from engine.frame_faces import FrameFaces, check_gray
+from engine.landmarks import LandmarkSettings, LandmarkStage
+from engine.landmarks.stream import LandmarkFaceStream
 from engine.preprocess import DEFAULT_MARGIN, crop_face
 from engine.tracking import FaceTracker, TrackerSettings, TrackerUpdate
 from engine.types import Box, FaceCrop, PersonAbsent
@@ -54,6 +57,9 @@ class DetectorSettings:
       hit is rare, and 4 neighbours missed 3 % of JAFFE faces at 30 px against 0.6 % for 3.
     - ``roi_margin=0.4``: the re-detection patch is the face box plus 0.4 of its side on each
       side, so a head may move that far between two checks and still be followed.
+    - ``stage="haar"``: the face stage streams use; ``"landmarks"`` finds faces with BlazeFace
+      and follows each with MediaPipe's face mesh (``engine.landmarks``: turned faces, head pose
+      and eyes in ``FaceCrop.attention``, eye-aligned crops). ``detect()`` is Haar either way.
     """
 
     detect_width: int = 256
@@ -69,12 +75,16 @@ class DetectorSettings:
     crop_margin: float = DEFAULT_MARGIN
     cascade: str = "haarcascade_frontalface_alt2.xml"
     tracker: TrackerSettings = field(default_factory=TrackerSettings)
+    stage: Literal["haar", "landmarks"] = "haar"
+    landmarks: LandmarkSettings = field(default_factory=LandmarkSettings)
 
     def __post_init__(self) -> None:
         if self.detect_width < 32:
             raise ValueError(f"Expected detect_width >= 32 pixels. Received: {self.detect_width}")
         if self.scale_factor <= 1.0:
             raise ValueError(f"Expected scale_factor > 1. Received: {self.scale_factor}")
+        if self.stage not in ("haar", "landmarks"):
+            raise ValueError(f"Expected stage 'haar' or 'landmarks'. Received: {self.stage!r}")
 
 
 def gray_from_frame(frame: Any) -> np.ndarray:
@@ -91,18 +101,6 @@ def gray_from_frame(frame: Any) -> np.ndarray:
     return np.ascontiguousarray(frame.to_ndarray(format="gray"))
 
 
-def check_gray(gray: np.ndarray) -> None:
-    if not isinstance(gray, np.ndarray) or gray.dtype != np.uint8 or gray.ndim != 2:
-        raise ValueError(
-            "Expected a gray frame: a 2-D uint8 numpy array. Received: "
-            + (
-                f"dtype={gray.dtype}, shape={gray.shape}"
-                if isinstance(gray, np.ndarray)
-                else type(gray).__name__
-            )
-        )
-
-
 class FaceDetector:
     """Loaded once per process; thread-safe (each thread gets its own OpenCV cascade)."""
 
@@ -116,6 +114,9 @@ class FaceDetector:
             )
         self._local = threading.local()
         self._cascade()  # fail now, not in the first frame, when the file is unreadable
+        self.landmarks = (
+            LandmarkStage(self.settings.landmarks) if self.settings.stage == "landmarks" else None
+        )
 
     def _cascade(self) -> cv2.CascadeClassifier:
         cascade = getattr(self._local, "cascade", None)
@@ -126,9 +127,20 @@ class FaceDetector:
             self._local.cascade = cascade
         return cascade
 
-    def stream(self, source_id: str) -> FaceStream:
+    def stream(self, source_id: str) -> FaceStream | LandmarkFaceStream:
         """A per-source tracker that turns that source's frames into person crops."""
-        return FaceStream(self, source_id)
+        if self.landmarks is None:
+            return FaceStream(self, source_id)
+        settings = self.settings
+        return LandmarkFaceStream(
+            self.landmarks,
+            source_id,
+            full_interval_s=settings.full_interval_s,
+            search_interval_s=settings.search_interval_s,
+            retry_interval_s=settings.retry_interval_s,
+            crop_margin=settings.crop_margin,
+            tracker=settings.tracker,
+        )
 
     def detect(self, gray: np.ndarray) -> list[Box]:
         """Every face in a full gray frame, as boxes in its own pixels (searched downscaled)."""
@@ -191,14 +203,6 @@ def _scaled_box(row: np.ndarray, factor: float, dx: int, dy: int) -> Box:
         max(1, round(w * factor)),
         max(1, round(h * factor)),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class FrameFaces:
-    """What one analysed frame of a source gave: crops of visible persons, persons just lost."""
-
-    crops: tuple[FaceCrop, ...]
-    absent: tuple[PersonAbsent, ...]
 
 
 class FaceStream:

@@ -1,0 +1,220 @@
+"""From 468 mesh points to what the pipeline uses: head yaw/pitch, eye openness, the face's box,
+the next frame's mesh region and the eye-aligned 48×48 crop."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from engine.landmarks.models import LEFT_EYE as KP_LEFT
+from engine.landmarks.models import RIGHT_EYE as KP_RIGHT
+from engine.landmarks.models import Roi
+from engine.preprocess import DEFAULT_MARGIN
+from engine.types import FACE_SIZE, Attention, Box
+
+#: Mesh points (MediaPipe's canonical face mesh numbering). Eye contours: outer corner, two upper
+#: lid points, inner corner, two lower lid points, per eye (the person's right eye is on the
+#: image's left).
+RIGHT_EYE = (33, 160, 158, 133, 153, 144)
+LEFT_EYE = (263, 387, 385, 362, 380, 373)
+RIGHT_EYE_OUTER, LEFT_EYE_OUTER = 33, 263
+FOREHEAD, CHIN = 10, 152
+
+#: Side of the face's box over the 3-D distance between the outer eye corners, and how far its
+#: centre lies below the corners' midpoint (in that distance, along the face's own down axis),
+#: measured so the crop is framed like the Haar ``alt2`` box the shipped model was trained for:
+#: on the 213 JAFFE photos placed in 640×360 frames (all found by both stages) the alt2 box side
+#: is 1.87 eye distances (median; quartiles 1.82–1.91) and its centre 0.18 below the eyes
+#: (0.16–0.20). Cross-check on 1,000 FER2013 faces (4× upscaled, padded; 972 found): FER's own
+#: frame is 1.86 eye distances (1.71–2.07), i.e. 1.82 before ``DEFAULT_MARGIN``, centre 0.22
+#: below. The 3-D distance, unlike the 2-D one, does not shrink when the head turns.
+BOX_PER_EYE_DISTANCE = 1.87
+CENTRE_BELOW_EYES = 0.18
+#: The mesh's region for the next frame: the points' extent (along the eye line) times 1.5,
+#: MediaPipe's own margin for following a face with its mesh.
+ROI_SCALE = 1.5
+#: Pitch of a level, frontal face as the mesh's 3-D forehead–chin line reads it (degrees),
+#: measured on the 213 frontal JAFFE photos (median −6.3°, quartiles −9.6° to −3.5°); subtracted
+#: so a level face reads 0.
+PITCH_OFFSET_DEG = -6.3
+
+
+@dataclass(frozen=True)
+class LandmarkSettings:
+    """How mesh points become decisions (defaults measured or taken from MediaPipe).
+
+    - ``min_detection_score=0.5``: MediaPipe's threshold for the short-range BlazeFace model.
+    - ``nms_iou=0.3``: MediaPipe's weighted-NMS overlap for the same model.
+    - ``min_presence=0.5``: the mesh's own face-presence score below which a followed face is
+      taken as gone (MediaPipe's tracking confidence); a face found again by BlazeFace returns.
+    - ``yaw_limit_deg=30``, ``pitch_limit_deg=25``: beyond these the head is ``looking_away``
+      (a student reading notes below the screen tilts ~20–30°, a neighbour is ~45° aside).
+    - ``eyes_closed_below=0.15``: eye aspect ratio under which the eyes count as closed
+      (open eyes read ~0.25–0.35 on the mesh, closed ones < 0.1).
+    """
+
+    min_detection_score: float = 0.5
+    nms_iou: float = 0.3
+    min_presence: float = 0.5
+    yaw_limit_deg: float = 30.0
+    pitch_limit_deg: float = 25.0
+    eyes_closed_below: float = 0.15
+
+    def __post_init__(self) -> None:
+        for name in ("min_detection_score", "nms_iou", "min_presence"):
+            value = getattr(self, name)
+            if not 0.0 < value < 1.0:
+                raise ValueError(f"Expected 0 < {name} < 1. Received: {value}")
+        for name in ("yaw_limit_deg", "pitch_limit_deg"):
+            value = getattr(self, name)
+            if not 0.0 < value < 90.0:
+                raise ValueError(f"Expected 0 < {name} < 90 degrees. Received: {value}")
+        if not 0.0 <= self.eyes_closed_below < 1.0:
+            raise ValueError(
+                f"Expected 0 <= eyes_closed_below < 1. Received: {self.eyes_closed_below}"
+            )
+
+
+def check_points(points: np.ndarray, num_points: int = 468) -> None:
+    if not isinstance(points, np.ndarray) or points.ndim != 2 or points.shape[0] != num_points:
+        raise ValueError(
+            f"Expected mesh points of shape ({num_points}, 2 or 3). Received: "
+            + (f"shape={points.shape}" if isinstance(points, np.ndarray) else type(points).__name__)
+        )
+
+
+def eye_aspect_ratio(contour: np.ndarray) -> float:
+    """Eyelid gap over eye width for six points: outer corner, two upper lid points, inner
+    corner, the two lower lid points under them (mean of the two gaps over the corner distance)."""
+    contour = np.asarray(contour, np.float64)
+    if contour.shape[0] != 6 or contour.ndim != 2:
+        raise ValueError(
+            f"Expected 6 eye contour points (outer, upper, upper, inner, lower, lower). "
+            f"Received: shape={contour.shape}"
+        )
+    outer, upper_a, upper_b, inner, lower_b, lower_a = contour[:, :2]
+    width = float(np.linalg.norm(outer - inner))
+    if width <= 0.0:
+        return 0.0
+    gaps = np.linalg.norm(upper_a - lower_a) + np.linalg.norm(upper_b - lower_b)
+    return float(gaps / (2.0 * width))
+
+
+def eye_openness(points: np.ndarray) -> float:
+    """Mean eye aspect ratio of both eyes of a mesh."""
+    return (
+        eye_aspect_ratio(points[list(RIGHT_EYE)]) + eye_aspect_ratio(points[list(LEFT_EYE)])
+    ) / 2
+
+
+def head_pose(points: np.ndarray) -> tuple[float, float]:
+    """(yaw, pitch) in degrees from the mesh's own 3-D points (``Attention``'s conventions:
+    yaw positive turned to the person's left, pitch positive looking up).
+
+    The face's normal is the cross product of the eye line (right → left outer corner) and the
+    chin → forehead line; in image axes (x right, y down, z away from the camera) a frontal face's
+    normal points at the camera (−z). In-plane tilt (roll) does not change it.
+    """
+    check_points(points)
+    if points.shape[1] != 3:
+        raise ValueError(f"Expected 3-D mesh points (468, 3). Received: shape={points.shape}")
+    across = points[LEFT_EYE_OUTER] - points[RIGHT_EYE_OUTER]
+    up = points[FOREHEAD] - points[CHIN]
+    normal = np.cross(across, up)
+    length = float(np.linalg.norm(normal))
+    if length == 0.0:
+        return 0.0, 0.0
+    nx, ny, nz = normal / length
+    yaw = math.degrees(math.atan2(nx, -nz))
+    pitch = math.degrees(math.atan2(-ny, math.hypot(nx, nz))) - PITCH_OFFSET_DEG
+    return yaw, pitch
+
+
+def attention(points: np.ndarray, settings: LandmarkSettings) -> Attention:
+    yaw, pitch = head_pose(points)
+    openness = eye_openness(points)
+    return Attention(
+        yaw_deg=round(yaw, 1),
+        pitch_deg=round(pitch, 1),
+        eye_openness=round(openness, 3),
+        eyes_open=openness >= settings.eyes_closed_below,
+        looking_away=abs(yaw) > settings.yaw_limit_deg or abs(pitch) > settings.pitch_limit_deg,
+    )
+
+
+def eye_angle(right: np.ndarray, left: np.ndarray) -> float:
+    """Radians of the line from the right eye (image left) to the left eye, image y down."""
+    return math.atan2(float(left[1] - right[1]), float(left[0] - right[0]))
+
+
+def face_frame(points: np.ndarray) -> tuple[float, float, float, float]:
+    """(cx, cy, side, angle): the crop square framed like the ``alt2`` box, eye-aligned."""
+    right, left = points[RIGHT_EYE_OUTER], points[LEFT_EYE_OUTER]
+    angle = eye_angle(right, left)
+    distance = float(np.linalg.norm(left[:3] - right[:3]))
+    mid = (right[:2] + left[:2]) / 2.0
+    down = np.array([-math.sin(angle), math.cos(angle)])
+    centre = mid + down * CENTRE_BELOW_EYES * distance
+    return float(centre[0]), float(centre[1]), BOX_PER_EYE_DISTANCE * distance, angle
+
+
+def face_box(points: np.ndarray) -> Box:
+    """The face's upright box in frame pixels, sized and placed like the Haar ``alt2`` box."""
+    cx, cy, side, _ = face_frame(points)
+    return Box(round(cx - side / 2), round(cy - side / 2), max(1, round(side)), max(1, round(side)))
+
+
+def aligned_crop(
+    gray: np.ndarray, points: np.ndarray, margin: float = DEFAULT_MARGIN
+) -> np.ndarray:
+    """uint8 (48, 48): the face turned so its eyes are level, framed like ``crop_face`` frames
+    the ``alt2`` box (same side and ``margin``), so the model sees the framing it learnt."""
+    cx, cy, side, angle = face_frame(points)
+    side *= 1.0 + 2.0 * margin
+    # Cut the turned square's bounding patch, and when it shrinks by more than 2× average it
+    # down first: bilinear sampling alone would alias.
+    reach = side / 2.0 * (abs(math.cos(angle)) + abs(math.sin(angle))) + 1.0
+    height, width = gray.shape
+    x0, y0 = max(0, math.floor(cx - reach)), max(0, math.floor(cy - reach))
+    x1, y1 = min(width, math.ceil(cx + reach)), min(height, math.ceil(cy + reach))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        raise ValueError(f"Expected a face inside the {width}×{height} frame. Received: {cx, cy}")
+    patch = gray[y0:y1, x0:x1]
+    step = max(1.0, side / FACE_SIZE / 2.0)
+    if step > 1.0:
+        size = (max(1, round((x1 - x0) / step)), max(1, round((y1 - y0) / step)))
+        patch = cv2.resize(patch, size, interpolation=cv2.INTER_AREA)
+    sx, sy = (x1 - x0) / patch.shape[1], (y1 - y0) / patch.shape[0]
+    roi = Roi((cx - x0) / sx, (cy - y0) / sy, side / sx, angle)
+    return cv2.warpAffine(
+        patch,
+        roi.corner_matrix(FACE_SIZE),
+        (FACE_SIZE, FACE_SIZE),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+
+
+def mesh_roi(points: np.ndarray) -> Roi:
+    """The region to read this face's mesh from in the next frame: the points' extent along
+    the eye line and across it, squared on the longer side, times ``ROI_SCALE``."""
+    angle = eye_angle(points[RIGHT_EYE_OUTER], points[LEFT_EYE_OUTER])
+    cos, sin = math.cos(angle), math.sin(angle)
+    xy = points[:, :2]
+    along = xy @ np.array([cos, sin])
+    across = xy @ np.array([-sin, cos])
+    a0, a1, c0, c1 = along.min(), along.max(), across.min(), across.max()
+    ma, mc = (a0 + a1) / 2, (c0 + c1) / 2
+    cx, cy = ma * cos - mc * sin, ma * sin + mc * cos
+    return Roi(float(cx), float(cy), float(max(a1 - a0, c1 - c0) * ROI_SCALE), angle)
+
+
+def detection_roi(box: Box, keypoints: np.ndarray) -> Roi:
+    """The mesh's region for a face BlazeFace found: its box times 1.5, turned by the eyes
+    (MediaPipe's detection-to-mesh step)."""
+    angle = eye_angle(keypoints[KP_RIGHT], keypoints[KP_LEFT])
+    side = max(box.width, box.height) * ROI_SCALE
+    return Roi(box.x + box.width / 2, box.y + box.height / 2, side, angle)

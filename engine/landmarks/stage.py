@@ -1,0 +1,68 @@
+"""The landmark face stage: BlazeFace finds faces, the face mesh reads each one's 468 points."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.landmarks.geometry import (
+    LandmarkSettings,
+    aligned_crop,
+    attention,
+    detection_roi,
+    face_box,
+    mesh_roi,
+)
+from engine.landmarks.models import LandmarkNets, Roi
+from engine.preprocess import DEFAULT_MARGIN
+from engine.types import Attention, Box
+
+
+@dataclass(frozen=True, slots=True, eq=False)  # eq on arrays is ambiguous
+class LandmarkFace:
+    """One face read by the mesh in one frame."""
+
+    #: Upright box in frame pixels, sized and placed like the Haar ``alt2`` box.
+    box: Box
+    #: (468, 3) mesh points in frame pixels (z: depth on the x scale, smaller is nearer).
+    points: np.ndarray
+    #: The mesh's face-presence score in [0, 1].
+    presence: float
+    attention: Attention
+
+    def next_roi(self) -> Roi:
+        """Where to read this face's mesh in the next frame."""
+        return mesh_roi(self.points)
+
+
+class LandmarkStage:
+    """Loaded once per process (the two networks); thread-safe."""
+
+    def __init__(self, settings: LandmarkSettings | None = None) -> None:
+        self.settings = settings or LandmarkSettings()
+        self.nets = LandmarkNets()
+
+    def detect(self, gray: np.ndarray) -> list[LandmarkFace]:
+        """Every face in a whole gray frame: BlazeFace, then the mesh on each detection."""
+        found = []
+        for detection in self.nets.detect(
+            gray, self.settings.min_detection_score, self.settings.nms_iou
+        ):
+            face = self.follow(gray, detection_roi(detection.box, detection.keypoints))
+            if face is not None:
+                found.append(face)
+        return found
+
+    def follow(self, gray: np.ndarray, roi: Roi) -> LandmarkFace | None:
+        """The face inside ``roi`` (its region from the last frame), or ``None`` when the mesh
+        says no face is there."""
+        points, presence = self.nets.mesh(gray, roi)
+        if presence < self.settings.min_presence:
+            return None
+        return LandmarkFace(face_box(points), points, presence, attention(points, self.settings))
+
+    @staticmethod
+    def crop(gray: np.ndarray, face: LandmarkFace, margin: float = DEFAULT_MARGIN) -> np.ndarray:
+        """The eye-aligned 48×48 crop, framed like ``crop_face`` on an ``alt2`` box."""
+        return aligned_crop(gray, face.points, margin)
