@@ -19,10 +19,11 @@ from typing import Any
 
 from bot.bot_options import DuplicateBotError, OptionError, TooManyBotsError, session_settings
 from bot.live import LiveFeed
-from bot.media.pool import MediaWorkers, num_media_workers_from_env
+from bot.media.pool import MediaWorkers
 from bot.meetings.protocol import MeetingConnector, MeetingError
 from bot.scoring import ScoringHub
 from bot.session import MeetingSession
+from bot.settings import num_media_workers_from_env
 from engine.faces import FaceDetector
 from engine.inference import InferenceSettings
 from storage import Storage, Writer
@@ -187,8 +188,10 @@ class BotRuntime:
         teacher: str,
         options: Mapping[str, Any] | None = None,
         teacher_code: str | None = None,
+        meeting_id: str | None = None,
     ) -> BotHandle:
         """Validates, then joins in the background; the handle's state tells how it goes.
+        ``meeting_id``: the stored meeting this bot continues (a restarted bot); default new.
 
         Raises ``ValueError`` (``OptionError`` naming the field) for bad input,
         ``DuplicateBotError`` when a bot is in that meeting already and ``TooManyBotsError``
@@ -212,7 +215,14 @@ class BotRuntime:
         connector, platform, room = self._connector(meeting_url, settings.bot_name)
         settings = replace(settings, platform=platform, room=room)
         session = MeetingSession(
-            connector, settings, self.writer, self.scoring, self.detector, self._executor, self.live
+            connector,
+            settings,
+            self.writer,
+            self.scoring,
+            self.detector,
+            self._executor,
+            self.live,
+            meeting_id=meeting_id,
         )
         bot_id = uuid.uuid4().hex[:12]
         task = asyncio.create_task(self._run(bot_id, session), name=f"bot {bot_id}")

@@ -24,6 +24,7 @@ LOG_FORMAT_ENV = "CLASSPULSE_LOG_FORMAT"
 LOG_LEVEL_ENV = "CLASSPULSE_LOG_LEVEL"
 MODEL_REPORT_ENV = "CLASSPULSE_MODEL_REPORT"
 MAX_BOTS_ENV = "CLASSPULSE_MAX_BOTS"
+MEDIA_WORKERS_ENV = "CLASSPULSE_MEDIA_WORKERS"
 ALLOWED_MEETING_HOSTS_ENV = "CLASSPULSE_ALLOWED_MEETING_HOSTS"
 ALLOWED_HOSTS_ENV = "CLASSPULSE_ALLOWED_HOSTS"
 
@@ -82,6 +83,9 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     #: Seconds a client has to send a complete request line and headers (slowloris guard).
     header_timeout_s: float = 10.0
+    #: Media worker processes of the bot runtime (``$CLASSPULSE_MEDIA_WORKERS``; ``None``: one
+    #: per core; 1: decode in the server's own process). See README "Capacity".
+    media_workers: int | None = None
 
     def __post_init__(self) -> None:
         parse_database_url(self.database_url)  # raises ValueError naming what was wrong
@@ -116,6 +120,12 @@ class Settings:
         if not 0 < self.header_timeout_s <= 300:
             raise ValueError(
                 f"Expected header_timeout_s in (0, 300]. Received: {self.header_timeout_s!r}"
+            )
+        if self.media_workers is not None and not (
+            isinstance(self.media_workers, int) and 1 <= self.media_workers <= 256
+        ):
+            raise ValueError(
+                f"Expected media_workers from 1 to 256. Received: {self.media_workers!r}"
             )
         if self.api_token is not None and len(self.api_token.strip()) < MIN_TOKEN_LENGTH:
             raise ValueError(
@@ -164,6 +174,9 @@ class Settings:
             "max_bots": _count(environ.get(MAX_BOTS_ENV, "").strip() or "10"),
             "allowed_meeting_hosts": _hosts(environ.get(ALLOWED_MEETING_HOSTS_ENV, "")),
             "allowed_hosts": _hosts(environ.get(ALLOWED_HOSTS_ENV, "")),
+            "media_workers": num_media_workers_from_env(environ)
+            if environ.get(MEDIA_WORKERS_ENV, "").strip()
+            else None,
             "model_report_dir": Path(report_text).expanduser()
             if report_text
             else default_model_report_dir(),
@@ -201,3 +214,25 @@ def _count(text: str) -> int:
 def _hosts(text: str) -> tuple[str, ...]:
     """A comma-separated list of host names."""
     return tuple(part.strip().lower() for part in text.split(",") if part.strip())
+
+
+def num_media_workers_from_env(environ: Mapping[str, str] | None = None) -> int:
+    """``$CLASSPULSE_MEDIA_WORKERS`` when set (1: decode in the bot's own process), else one
+    worker per core."""
+    environ = os.environ if environ is None else environ
+    text = environ.get(MEDIA_WORKERS_ENV, "").strip()
+    if not text:
+        return default_num_media_workers()
+    if not text.isdigit() or not 1 <= int(text) <= 256:
+        raise ValueError(
+            f"Expected {MEDIA_WORKERS_ENV} to be a whole number from 1 to 256. Received: {text!r}"
+        )
+    return int(text)
+
+
+def default_num_media_workers() -> int:
+    """One worker per core the process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)

@@ -7,6 +7,7 @@ worker process), ``pool.py`` (starting and restarting workers) and ``sharded.py`
 subscription spread over the workers). Workers never import TensorFlow.
 """
 
-from bot.media.pool import MediaWorkers, default_num_media_workers
+from bot.media.pool import MediaWorkers
+from bot.settings import default_num_media_workers
 
 __all__ = ["MediaWorkers", "default_num_media_workers"]

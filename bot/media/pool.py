@@ -13,10 +13,9 @@ import contextlib
 import itertools
 import logging
 import multiprocessing
-import os
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Protocol
 
 from bot.media.wire import (
@@ -32,29 +31,6 @@ from bot.media.worker import worker_main
 logger = logging.getLogger(__name__)
 
 #: Environment variable that sets the number of media workers (1: decode in the bot's process).
-MEDIA_WORKERS_ENV = "CLASSPULSE_MEDIA_WORKERS"
-
-
-def num_media_workers_from_env(environ: Mapping[str, str] | None = None) -> int:
-    """``$CLASSPULSE_MEDIA_WORKERS`` when set (1: decode in the bot's own process), else one
-    worker per core."""
-    environ = os.environ if environ is None else environ
-    text = environ.get(MEDIA_WORKERS_ENV, "").strip()
-    if not text:
-        return default_num_media_workers()
-    if not text.isdigit() or not 1 <= int(text) <= 256:
-        raise ValueError(
-            f"Expected {MEDIA_WORKERS_ENV} to be a whole number from 1 to 256. Received: {text!r}"
-        )
-    return int(text)
-
-
-def default_num_media_workers() -> int:
-    """One worker per core the process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 class LinkClient(Protocol):

@@ -123,7 +123,12 @@ def _resources(
 
                 rooms = app.get(_room_registry_key())  # the built-in room, when served
                 manager = runtime_bot_manager(
-                    app[STORAGE], app[FEED], app[METRICS], rooms, max_bots=settings.max_bots
+                    app[STORAGE],
+                    app[FEED],
+                    app[METRICS],
+                    rooms,
+                    max_bots=settings.max_bots,
+                    media_workers=settings.media_workers,
                 )
                 app[BOTS] = await stack.enter_async_context(manager)
             elif owns_bots:

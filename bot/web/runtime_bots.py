@@ -52,7 +52,13 @@ class RuntimeBotManager:
 
 @asynccontextmanager
 async def runtime_bot_manager(
-    storage: Storage, feed: LiveFeed, metrics: Metrics, rooms: Any = None, *, max_bots: int = 10
+    storage: Storage,
+    feed: LiveFeed,
+    metrics: Metrics,
+    rooms: Any = None,
+    *,
+    max_bots: int = 10,
+    media_workers: int | None = None,
 ) -> AsyncIterator[BotManager]:
     """A started runtime (writer, inference process, face detector) for the server's lifetime."""
     from bot.runtime import (
@@ -66,7 +72,11 @@ async def runtime_bot_manager(
 
         factories.append(builtin_connector_factory(rooms))
     async with BotRuntime(
-        storage, live=feed, connector_factories=factories, max_bots=max_bots
+        storage,
+        live=feed,
+        connector_factories=factories,
+        max_bots=max_bots,
+        num_media_workers=media_workers,
     ) as runtime:
         manager = RuntimeBotManager(runtime)
         remove = metrics.add_collector(RuntimeCollector(runtime))
