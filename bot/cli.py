@@ -174,6 +174,7 @@ def _subcommands() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Every subcommand's ``add`` function; modules are imported here, none loads TensorFlow."""
     from bot.cli_demo import add_demo
     from bot.cli_join import add_join
+    from bot.cli_report import add_report
     from bot.cli_serve import SERVE_SUBCOMMANDS
     from bot.cli_teacher import TEACHER_SUBCOMMANDS
     from engine.analyze import add_subcommand as add_analyze
@@ -186,6 +187,7 @@ def _subcommands() -> list[Callable[[argparse._SubParsersAction], None]]:
         _add_train,
         _add_evaluate,
         *TEACHER_SUBCOMMANDS,
+        add_report,
     ]
 
 

@@ -22,7 +22,8 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage import lanes, lookup, queries, retention, rooms
+from storage import coverage, lanes, lookup, queries, retention, rooms
+from storage.coverage import ClassCoverage, CoverageBucket
 from storage.db import (
     DATABASE_URL_ENV,
     create_engine_for,
@@ -71,8 +72,10 @@ __all__ = [
     "DATABASE_URL_ENV",
     "AlertInfo",
     "AlertRaised",
+    "ClassCoverage",
     "ConsentKind",
     "ConsentRecorded",
+    "CoverageBucket",
     "ForgetResult",
     "LaneBucket",
     "MeetingClosed",
@@ -228,6 +231,11 @@ class Storage:
     def alerts(self, meeting_id: str) -> list[AlertInfo]:
         with self._sessions() as session:
             return queries.meeting_alerts(session, meeting_id)
+
+    def class_coverage(self, meeting_id: str, bucket_s: float = 10.0) -> ClassCoverage:
+        """Students visible out of those present, per bucket and on average (the report)."""
+        with self._sessions() as session:
+            return coverage.class_coverage(session, meeting_id, bucket_s)
 
     # -- rooms of serve ---------------------------------------------------------------------
 

@@ -44,7 +44,7 @@ REPORT_SUFFIXES = {
 
 
 def setup_routes(app: web.Application) -> None:
-    from bot.web import api_bots, api_rooms  # they use this module's helpers
+    from bot.web import api_bots, api_report, api_rooms  # they use this module's helpers
 
     app.router.add_get("/api/openapi.json", get_openapi)
     app.router.add_get("/api/meetings", list_meetings)
@@ -52,6 +52,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/meetings/{meeting_id}/timeline", get_timeline)
     app.router.add_get("/api/meetings/{meeting_id}/students", get_student_lanes)
     app.router.add_get("/api/meetings/{meeting_id}/alerts", get_alerts)
+    app.router.add_get("/api/meetings/{meeting_id}/report", api_report.get_report)
     app.router.add_get("/api/meetings/{meeting_id}/live", follow_meeting)
     app.router.add_get("/api/students/{name}/history", get_student_history)
     app.router.add_get("/api/bots", api_bots.list_bots)

@@ -125,6 +125,24 @@ def build_document() -> dict[str, Any]:
             _listing("alerts", "AlertInfo"),
             "The alerts.",
         ),
+        "/api/meetings/{meeting_id}/report": {
+            "get": {
+                "operationId": "getReport",
+                "summary": "The post-class report: one printable, self-contained HTML page "
+                "(title, date, coverage, the class curve, a lane per student, time per state, "
+                "alerts, the model's limits), as `classpulse report` writes it.",
+                "parameters": [MEETING_ID],
+                "responses": {
+                    "200": {
+                        "description": "The page (sent as an attachment, report-ID.html).",
+                        "content": {"text/html": {"schema": {"type": "string"}}},
+                    },
+                    "400": error_answer("A parameter could not be read."),
+                    **UNAUTHORIZED,
+                    "404": error_answer("No meeting has this id."),
+                },
+            }
+        },
         "/api/meetings/{meeting_id}/live": {
             "get": {
                 "operationId": "followMeeting",

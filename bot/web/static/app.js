@@ -180,6 +180,9 @@ async function meetingView(id) {
       exportButton("timeline CSV", api(`meetings/${encodeURIComponent(id)}/timeline?bucket=${bucket}&format=csv`), `timeline-${id}.csv`),
       exportButton("alerts CSV", api(`meetings/${encodeURIComponent(id)}/alerts?format=csv`), `alerts-${id}.csv`),
       exportButton("JSON", api(`meetings/${encodeURIComponent(id)}`), `meeting-${id}.json`),
+      " ",
+      // The report is a page to keep and print: saved as a file (the token travels in a header).
+      el("button", { type: "button", id: "report", title: "One printable HTML page: coverage, the class curve, a lane per student, alerts, the model's limits", onclick: () => download(api(`meetings/${encodeURIComponent(id)}/report`), `report-${id.slice(0, 8)}.html`).catch(failed) }, "Printable report"),
     ),
     el("section", {}, el("h2", {}, "The class"), legend(alertKey()), sections.timeline),
     summary.live ? el("section", {}, el("h2", {}, "Right now"), coverage, liveNow) : null,
