@@ -15,12 +15,14 @@ FACE_SIZE = 48
 
 
 class EngagementState(StrEnum):
-    """A person's state as the product reports it: the model's three classes plus ``no_face``."""
+    """A person's state as the product reports it: the model's three classes plus ``no_face``,
+    and ``present`` in the ``attention`` mode, where no emotion is read: a face is in view."""
 
     INTERESTED = "interested"
     BORED = "bored"
     CONFUSED = "confused"
     NO_FACE = "no_face"
+    PRESENT = "present"
 
 
 @dataclass(frozen=True, slots=True)

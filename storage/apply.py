@@ -181,6 +181,10 @@ class _Applier:
                 "p_confused": row.p_confused,
                 "face_present": row.face_present,
                 "state": row.state.value,
+                "yaw": row.yaw,
+                "pitch": row.pitch,
+                "eyes_open": row.eyes_open,
+                "looking_away": row.looking_away,
             }
         )
 

@@ -79,7 +79,7 @@ class Participant(Base):
 
 
 class Sample(Base):
-    """One person's engagement at one time: about one row per second per person."""
+    """One person's engagement and attention at one time: about one row per second per person."""
 
     __tablename__ = "samples"
 
@@ -91,8 +91,15 @@ class Sample(Base):
     p_bored: Mapped[float | None] = mapped_column(Float)
     p_confused: Mapped[float | None] = mapped_column(Float)
     face_present: Mapped[bool] = mapped_column(Boolean)
-    #: An ``engine.types.EngagementState`` value.
+    #: An ``engine.types.EngagementState`` value (``present`` in the attention mode).
     state: Mapped[str] = mapped_column(String(16))
+    #: Attention over the sample period: head yaw and pitch in degrees (``engine.types.Attention``
+    #: conventions), eyes open, head turned away. NULL without a reading (no face, or a face
+    #: stage without landmarks; rows written before these columns existed).
+    yaw: Mapped[float | None] = mapped_column(Float)
+    pitch: Mapped[float | None] = mapped_column(Float)
+    eyes_open: Mapped[bool | None] = mapped_column(Boolean)
+    looking_away: Mapped[bool | None] = mapped_column(Boolean)
 
     __table_args__ = (
         # Timelines and deletes by participant; (participant, state) answers summaries and

@@ -10,13 +10,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Float, Integer, Select, case, cast, func, select
+from sqlalchemy import Float, Integer, Select, case, cast, false, func, select, true
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from engine.types import EngagementState
+from storage.attention import select_attention_counts
 from storage.models import Alert, Meeting, Participant, Sample
 from storage.results import (
     AlertInfo,
@@ -115,6 +116,8 @@ def select_timeline(meeting_id: str, started_at: float, bucket_s: float) -> Sele
             Sample.p_interested,
             Sample.p_bored,
             Sample.p_confused,
+            Sample.looking_away,
+            Sample.eyes_open,
         )
         .where(Sample.participant_id.in_(in_meeting), Sample.t >= started_at)
         .subquery()
@@ -130,6 +133,8 @@ def select_timeline(meeting_id: str, started_at: float, bucket_s: float) -> Sele
         )
     for name in ("p_interested", "p_bored", "p_confused"):
         columns.append(func.avg(cast(samples.c[name], Float)).label(f"mean_{name}"))
+    columns.append(func.sum(case((samples.c.looking_away == true(), 1), else_=0)).label("n_away"))
+    columns.append(func.sum(case((samples.c.eyes_open == false(), 1), else_=0)).label("n_closed"))
     return select(*columns).group_by(samples.c.bucket).order_by(samples.c.bucket)
 
 
@@ -204,6 +209,9 @@ def class_timeline(
                 share_bored=counts[EngagementState.BORED] / total,
                 share_confused=counts[EngagementState.CONFUSED] / total,
                 share_no_face=counts[EngagementState.NO_FACE] / total,
+                share_present=counts[EngagementState.PRESENT] / total,
+                share_looking_away=int(row.n_away or 0) / total,
+                share_eyes_closed=int(row.n_closed or 0) / total,
                 mean_p_interested=_optional_float(row.mean_p_interested),
                 mean_p_bored=_optional_float(row.mean_p_bored),
                 mean_p_confused=_optional_float(row.mean_p_confused),
@@ -282,6 +290,12 @@ def _student_summaries(
     counts: dict[int, dict[str, int]] = {}
     for participant_id, state, num in session.execute(select_state_counts(participant_ids)):
         counts.setdefault(participant_id, {})[state] = int(num)
+    attention: dict[int, tuple[int, int, int]] = {
+        int(participant_id): (int(away or 0), int(closed or 0), int(read or 0))
+        for participant_id, away, closed, read in session.execute(
+            select_attention_counts(participant_ids)
+        )
+    }
     alerts: dict[int, int] = {
         int(participant_id): int(num)
         for participant_id, num in session.execute(select_alert_counts(participant_ids))
@@ -289,15 +303,24 @@ def _student_summaries(
     }
     return [
         _student_summary(
-            p, counts.get(p.id, {}), meetings[p.meeting_id].sample_period_s, alerts.get(p.id, 0)
+            p,
+            counts.get(p.id, {}),
+            meetings[p.meeting_id].sample_period_s,
+            alerts.get(p.id, 0),
+            attention.get(p.id, (0, 0, 0)),
         )
         for p in participants
     ]
 
 
 def _student_summary(
-    p: Participant, by_state: dict[str, int], period_s: float, num_alerts: int
+    p: Participant,
+    by_state: dict[str, int],
+    period_s: float,
+    num_alerts: int,
+    attention: tuple[int, int, int],
 ) -> StudentSummary:
+    """``attention``: samples looking away, with the eyes closed, with a reading."""
     n = {state: by_state.get(state.value, 0) for state in _STATES}
     total = sum(n.values())
 
@@ -315,10 +338,15 @@ def _student_summary(
         seconds_bored=n[EngagementState.BORED] * period_s,
         seconds_confused=n[EngagementState.CONFUSED] * period_s,
         seconds_no_face=n[EngagementState.NO_FACE] * period_s,
+        seconds_present=n[EngagementState.PRESENT] * period_s,
         share_interested=share(EngagementState.INTERESTED),
         share_bored=share(EngagementState.BORED),
         share_confused=share(EngagementState.CONFUSED),
         share_no_face=share(EngagementState.NO_FACE),
+        share_present=share(EngagementState.PRESENT),
+        seconds_looking_away=attention[0] * period_s,
+        seconds_eyes_closed=attention[1] * period_s,
+        num_attention_samples=attention[2],
         num_alerts=num_alerts,
     )
 

@@ -44,10 +44,19 @@ class StudentSummary:
     seconds_bored: float
     seconds_confused: float
     seconds_no_face: float
+    #: In view, no emotion read (the attention mode).
+    seconds_present: float
     share_interested: float
     share_bored: float
     share_confused: float
     share_no_face: float
+    share_present: float
+    #: Samples with the head turned away / the eyes closed × the sample period (0 without
+    #: attention readings: the Haar face stage reads none).
+    seconds_looking_away: float
+    seconds_eyes_closed: float
+    #: Samples with an attention reading (the denominator for the two above).
+    num_attention_samples: int
     num_alerts: int
 
 
@@ -75,6 +84,10 @@ class TimelineBucket:
     share_bored: float
     share_confused: float
     share_no_face: float
+    share_present: float
+    #: Shares of the bucket's samples with the head turned away / the eyes closed.
+    share_looking_away: float
+    share_eyes_closed: float
     #: Mean model probabilities over samples with a face; ``None`` when no face was seen.
     mean_p_interested: float | None
     mean_p_bored: float | None
@@ -137,6 +150,10 @@ class LaneBucket:
     share_bored: float
     share_confused: float
     share_no_face: float
+    share_present: float
+    #: Samples with the head turned away / the eyes closed (NULL readings count as neither).
+    share_looking_away: float
+    share_eyes_closed: float
 
 
 @dataclass(frozen=True, slots=True)

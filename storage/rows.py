@@ -112,6 +112,12 @@ class Sample:
     p_interested: float | None = None
     p_bored: float | None = None
     p_confused: float | None = None
+    #: Attention (``engine.types.Attention`` over the sample period); ``None`` without a
+    #: reading (no face, or a face stage without landmarks). Head angles in degrees.
+    yaw: float | None = None
+    pitch: float | None = None
+    eyes_open: bool | None = None
+    looking_away: bool | None = None
 
     def __post_init__(self) -> None:
         _check_text("meeting_id", self.meeting_id, MEETING_ID_LENGTH)
@@ -120,6 +126,23 @@ class Sample:
         object.__setattr__(self, "state", _state("state", self.state))
         if not isinstance(self.face_present, bool):
             raise ValueError(f"Expected face_present to be a bool. Received: {self.face_present!r}")
+        for name in ("yaw", "pitch"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not -180.0 <= value <= 180.0
+            ):
+                raise ValueError(
+                    f"Expected {name} in degrees from -180 to 180. Received: {value!r}"
+                )
+            object.__setattr__(self, name, float(value))
+        for name in ("eyes_open", "looking_away"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, bool):
+                raise ValueError(f"Expected {name} to be a bool or None. Received: {value!r}")
         for name in ("p_interested", "p_bored", "p_confused"):
             value = getattr(self, name)
             if value is None:
