@@ -1,10 +1,12 @@
-"""Alert policy: sustained confusion or boredom → one short private message to the teacher."""
+"""Alert policy: sustained confusion or boredom, or a head turned away or eyes closed for long →
+one short private message to the teacher."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from engine.attention import AttentionSettings
 from engine.types import EngagementState
 
 #: Slack for the jitter of the session's 1 s tick when comparing durations.
@@ -15,6 +17,8 @@ class AlertKind(StrEnum):
     CONFUSED = "confused"
     BORED = "bored"
     CLASS_CONFUSED = "class_confused"
+    LOOKED_AWAY = "looked_away"
+    EYES_CLOSED = "eyes_closed"
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,10 @@ class AlertSettings:
       the students with a face in view (and at least 3 of them) are confused at once, held for
       ``class_sustained_s=10`` — a class-wide signal matters sooner than one student's, since it
       usually means the last explanation did not land. ``class_cooldown_s=180`` between them.
+    - ``attention``: how long a head turned away (``looking_away_s=60``) or closed eyes
+      (``eyes_closed_s=30``) must last before an alert (``engine.attention.AttentionSettings``);
+      these alerts share ``cooldown_s`` per student and kind. ``alert_emotions=False`` (the
+      ``attention`` mode) leaves only them.
     """
 
     sustained_s: float = 30.0
@@ -43,6 +51,8 @@ class AlertSettings:
     class_min_students: int = 3
     class_sustained_s: float = 10.0
     class_cooldown_s: float = 180.0
+    attention: AttentionSettings = field(default_factory=AttentionSettings)
+    alert_emotions: bool = True
 
     def __post_init__(self) -> None:
         if self.sustained_s < 0 or self.cooldown_s < 0 or self.class_sustained_s < 0:
@@ -72,6 +82,10 @@ class Alert:
 class _Student:
     state: EngagementState | None = None
     since: float = 0.0
+    #: Seconds the head has been turned away / the eyes closed without a break, at the last
+    #: ``attention`` call (0: not now, or no reading).
+    looking_away_s: float = 0.0
+    eyes_closed_s: float = 0.0
     last_alert: dict[AlertKind, float] = field(default_factory=dict)
 
 
@@ -97,8 +111,17 @@ class AlertPolicy:
         if record.state != state:
             record.state = state
             record.since = t
+        if state == EngagementState.NO_FACE:  # no face, no attention reading
+            record.looking_away_s = record.eyes_closed_s = 0.0
         if len(self._students) > self.max_students:
             self._prune()
+
+    def attention(self, student: str, looking_away_s: float, eyes_closed_s: float) -> None:
+        """How long ``student``'s head has been turned away and eyes closed, without a break
+        (``engine.attention.AttentionWindow``); call after ``update`` at each tick."""
+        record = self._students.setdefault(student, _Student())
+        record.looking_away_s = looking_away_s
+        record.eyes_closed_s = eyes_closed_s
 
     def _prune(self) -> None:
         absent = sorted(
@@ -117,22 +140,34 @@ class AlertPolicy:
         settings = self.settings
         alerts: list[Alert] = []
         for name, record in self._students.items():
-            kind = _student_kind(record.state, settings.alert_bored)
-            if kind is None:
-                continue
-            held = t - record.since
-            last = record.last_alert.get(kind)
-            # The clock ticks with a few ms of jitter: 7.998 s of a state held "for 8 s" counts.
-            due = held >= settings.sustained_s - TICK_TOLERANCE_S
-            if due and (last is None or t - last >= settings.cooldown_s - TICK_TOLERANCE_S):
-                record.last_alert[kind] = t
-                alerts.append(
-                    Alert(kind, name, f"{name} has looked {kind.value} for {_seconds(held)}", t)
-                )
-        class_alert = self._class_alert(t)
+            for kind, held, needed in self._held(record, t):
+                last = record.last_alert.get(kind)
+                # The clock ticks with a few ms of jitter: 7.998 s held "for 8 s" counts.
+                due = held >= needed - TICK_TOLERANCE_S
+                if due and (last is None or t - last >= settings.cooldown_s - TICK_TOLERANCE_S):
+                    record.last_alert[kind] = t
+                    alerts.append(Alert(kind, name, _text(kind, name, held), t))
+        class_alert = self._class_alert(t) if settings.alert_emotions else None
         if class_alert is not None:
             alerts.append(class_alert)
         return alerts
+
+    def _held(self, record: _Student, t: float) -> list[tuple[AlertKind, float, float]]:
+        """(kind, seconds held, seconds needed) of what ``record`` shows now."""
+        settings = self.settings
+        held: list[tuple[AlertKind, float, float]] = []
+        kind = _student_kind(record.state, settings.alert_bored)
+        if kind is not None and settings.alert_emotions:
+            held.append((kind, t - record.since, settings.sustained_s))
+        if record.looking_away_s > 0:
+            held.append(
+                (AlertKind.LOOKED_AWAY, record.looking_away_s, settings.attention.looking_away_s)
+            )
+        if record.eyes_closed_s > 0:
+            held.append(
+                (AlertKind.EYES_CLOSED, record.eyes_closed_s, settings.attention.eyes_closed_s)
+            )
+        return held
 
     def _class_alert(self, t: float) -> Alert | None:
         settings = self.settings
@@ -168,10 +203,19 @@ def _student_kind(state: EngagementState | None, alert_bored: bool) -> AlertKind
     return None
 
 
-def _seconds(duration: float) -> str:
-    """25 → "25 s", 95 → "1 min 35 s": short enough for a chat line."""
+def _text(kind: AlertKind, name: str, held: float) -> str:
+    # Attention thresholds are round minutes (60 s): "looked away for 60 s" says the setting.
+    if kind is AlertKind.LOOKED_AWAY:
+        return f"{name} has looked away for {_seconds(held, below=120)}"
+    if kind is AlertKind.EYES_CLOSED:
+        return f"{name}'s eyes have been closed for {_seconds(held, below=120)}"
+    return f"{name} has looked {kind.value} for {_seconds(held)}"
+
+
+def _seconds(duration: float, below: int = 60) -> str:
+    """25 → "25 s", 95 → "1 min 35 s" (seconds only ``below`` that): short for a chat line."""
     whole = round(duration)
-    if whole < 60:
+    if whole < below:
         return f"{whole} s"
     minutes, seconds = divmod(whole, 60)
     return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"

@@ -6,6 +6,7 @@ import pytest
 
 from bot.alerts import Alert, AlertKind, AlertPolicy, AlertSettings
 from bot.commands import Command, parse_command
+from engine.attention import AttentionSettings
 from engine.types import EngagementState as S
 
 
@@ -124,3 +125,58 @@ def test_claim_is_a_command_with_its_code() -> None:
     assert parsed is not None and parsed.command is Command.CLAIM and parsed.allowed
     assert parsed.argument == "K7MQ-x2pa"
     assert parse_command("!claim\tabc", from_teacher=False).argument == "abc"  # type: ignore[union-attr]
+
+
+# -- attention alerts -------------------------------------------------------------------------
+
+
+def attention_run(
+    policy: AlertPolicy, name: str, start: float, until: float, *, away: bool, closed: bool
+) -> list[Alert]:
+    """A student whose head is turned away and/or eyes closed from ``start``, ticked each second."""
+    alerts, t = [], start
+    while t <= until:
+        policy.update(name, S.PRESENT, t)
+        policy.attention(name, t - start if away else 0.0, t - start if closed else 0.0)
+        alerts += policy.due(t)
+        t += 1.0
+    return alerts
+
+
+def test_looking_away_and_eyes_closed_alert_with_their_texts() -> None:
+    policy = AlertPolicy(AlertSettings(cooldown_s=300))
+    away = attention_run(policy, "Tom", 0, 100, away=True, closed=False)
+    assert away == [Alert(AlertKind.LOOKED_AWAY, "Tom", "Tom has looked away for 60 s", 60.0)]
+    closed = attention_run(policy, "Ada", 0, 100, away=False, closed=True)
+    assert closed == [
+        Alert(AlertKind.EYES_CLOSED, "Ada", "Ada's eyes have been closed for 30 s", 30.0)
+    ]
+
+
+def test_attention_thresholds_come_from_settings_and_share_the_cooldown() -> None:
+    settings = AlertSettings(cooldown_s=100, attention=AttentionSettings(looking_away_s=20))
+    policy = AlertPolicy(settings)
+    alerts = attention_run(policy, "Tom", 0, 150, away=True, closed=False)
+    assert [(a.t, a.text) for a in alerts] == [
+        (20.0, "Tom has looked away for 20 s"),
+        (120.0, "Tom has looked away for 2 min"),  # still away after the cooldown
+    ]
+
+
+def test_no_attention_reading_never_alerts_and_no_face_resets() -> None:
+    policy = AlertPolicy(AlertSettings(sustained_s=5))
+    for t in range(0, 200):
+        policy.update("Tom", S.PRESENT, float(t))  # a face, no attention reading: nothing
+        assert policy.due(float(t)) == []
+    policy.attention("Tom", 59.0, 0.0)
+    policy.update("Tom", S.NO_FACE, 200.0)  # the face is gone: so is the reading
+    assert policy.due(260.0) == []
+
+
+def test_attention_mode_alerts_on_attention_only() -> None:
+    policy = AlertPolicy(AlertSettings(sustained_s=5, class_sustained_s=0, alert_emotions=False))
+    for name in ("A", "B", "C"):
+        policy.update(name, S.CONFUSED, 0.0)  # never happens in attention mode; still no alert
+    assert run(policy, 60) == []
+    policy.attention("A", 61.0, 0.0)
+    assert [a.kind for a in policy.due(61.0)] == [AlertKind.LOOKED_AWAY]
