@@ -29,17 +29,26 @@ class LiveFeed:
 
     async def subscribe(self, meeting_id: str) -> AsyncIterator[dict[str, Any]]:
         """``async for event in feed.subscribe(meeting_id)`` until the consumer stops."""
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(MAX_QUEUED)
-        self._subscribers.setdefault(meeting_id, set()).add(queue)
+        queue = self.listen(meeting_id)
         try:
             while True:
                 yield await queue.get()
         finally:
-            subscribers = self._subscribers.get(meeting_id)
-            if subscribers is not None:
-                subscribers.discard(queue)
-                if not subscribers:
-                    del self._subscribers[meeting_id]
+            self.unlisten(meeting_id, queue)
+
+    def listen(self, meeting_id: str) -> asyncio.Queue[dict[str, Any]]:
+        """A queue subscribed now (``subscribe`` only starts at its first ``anext``): for a
+        consumer that must not miss what a task about to start publishes. ``unlisten`` it."""
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(MAX_QUEUED)
+        self._subscribers.setdefault(meeting_id, set()).add(queue)
+        return queue
+
+    def unlisten(self, meeting_id: str, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        subscribers = self._subscribers.get(meeting_id)
+        if subscribers is not None:
+            subscribers.discard(queue)
+            if not subscribers:
+                del self._subscribers[meeting_id]
 
     def num_subscribers(self, meeting_id: str) -> int:
         return len(self._subscribers.get(meeting_id, ()))

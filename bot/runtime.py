@@ -21,6 +21,7 @@ from bot.bot_options import DuplicateBotError, OptionError, TooManyBotsError, se
 from bot.live import LiveFeed
 from bot.media.pool import MediaWorkers
 from bot.meetings.protocol import MeetingConnector, MeetingError
+from bot.outcomes import Outcome, failure_outcome
 from bot.scoring import ScoringHub
 from bot.session import MeetingSession
 from bot.settings import num_media_workers_from_env
@@ -41,6 +42,9 @@ __all__ = [
     "TooManyBotsError",
     "session_settings",
 ]
+
+#: Failures whose own text is fit to show (it says what was expected); others get a sentence.
+MeetingErrors = (MeetingError, OSError, ValueError)
 
 #: Finished bots remembered (for ``GET /api/bots``); older ones are forgotten.
 MAX_FINISHED_BOTS = 50
@@ -89,6 +93,8 @@ class BotHandle:
     task: asyncio.Task[None]
     started_at: float = field(default_factory=time.time)
     error: str | None = None
+    #: Why it failed, as a stable code and a sentence (``None`` unless it failed).
+    outcome: Outcome | None = None
 
     @property
     def active(self) -> bool:
@@ -233,9 +239,11 @@ class BotRuntime:
     async def _run(self, bot_id: str, session: MeetingSession) -> None:
         try:
             await session.run()
-        except (MeetingError, OSError, ValueError) as error:
+        except Exception as error:  # MeetingError, OSError, ValueError, or a bug of ours
             logger.error("bot %s could not join: %s", bot_id, error)
-            self._bots[bot_id].error = str(error)
+            handle = self._bots[bot_id]
+            handle.outcome = failure_outcome(error)
+            handle.error = str(error) if isinstance(error, MeetingErrors) else handle.outcome.message
             # The failure is why it left: a later DELETE must not read as "asked to leave".
             session.stop_reason = session.stop_reason or str(error)
             with contextlib.suppress(Exception):

@@ -135,6 +135,7 @@ class MeetingSession(ClassAnalysis):
         )
         self.scoring.register(self.meeting_id, self._on_scores)
         self.state = "running"
+        self.publish({"type": "running", "t": now})  # in the meeting (webhooks: bot.in_meeting)
         ticker = asyncio.create_task(self._tick_loop(), name=f"ticker {self.meeting_id}")
         self.notices.post()
         self._events_task = asyncio.create_task(

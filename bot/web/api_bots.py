@@ -12,13 +12,14 @@ from aiohttp import web
 from bot.bot_options import DuplicateBotError, OptionError, TooManyBotsError, session_settings
 from bot.meetings.url import BuiltinMeetingUrl, parse_any_meeting_url
 from bot.web.api import _only, _read, _text
-from bot.web.bots import BotsUnavailableError, bot_json
+from bot.web.bots import BotsUnavailableError, Webhook, bot_json
 from bot.web.errors import ApiError, bad_request, not_found
 from bot.web.keys import BOTS, OPEN_ROOMS, SETTINGS, START_LOCK
+from bot.web.webhooks import check_webhook_url, new_secret
 
 logger = logging.getLogger(__name__)
 
-_NEW_BOT_KEYS = {"meeting_url", "teacher", "teacher_code", "options"}
+_NEW_BOT_KEYS = {"meeting_url", "teacher", "teacher_code", "options", "webhook_url"}
 #: Deepest JSON nesting a request body may have (the API's bodies are two levels deep).
 MAX_JSON_DEPTH = 8
 
@@ -31,7 +32,7 @@ async def list_bots(request: web.Request) -> web.Response:
 async def start_bot(request: web.Request) -> web.Response:
     _only(request.query, set())
     body = await json_body(
-        request, "{meeting_url, teacher, teacher_code?, options?}", _NEW_BOT_KEYS
+        request, "{meeting_url, teacher, teacher_code?, options?, webhook_url?}", _NEW_BOT_KEYS
     )
     for key in ("meeting_url", "teacher"):
         if not isinstance(body.get(key), str):
@@ -59,6 +60,10 @@ async def start_bot(request: web.Request) -> web.Response:
         raise bad_request(
             f"Expected options to be a JSON object. Received: {options!r:.80}", field="options"
         )
+    webhook = None
+    if body.get("webhook_url") is not None:  # checked here: a bad one is refused before any start
+        url_text = _read(lambda: check_webhook_url(body["webhook_url"]), "webhook_url")
+        webhook = Webhook(url_text, new_secret())
     if isinstance(meeting, BuiltinMeetingUrl):
         options = _builtin_room_options(request.app, meeting.room, options)
     try:  # every option by its own rule, whichever manager starts the bot
@@ -80,7 +85,8 @@ async def start_bot(request: web.Request) -> web.Response:
                 f"Received: a request for one more ({running} running)",
             )
         try:
-            info = await bots.start(url, teacher, options, teacher_code=code)
+            extra = {} if webhook is None else {"webhook": webhook}
+            info = await bots.start(url, teacher, options, teacher_code=code, **extra)
         except DuplicateBotError as error:
             raise _duplicate(error.bot_id, key) from None
         except (BotsUnavailableError, TooManyBotsError) as error:
@@ -90,9 +96,10 @@ async def start_bot(request: web.Request) -> web.Response:
     logger.info(
         "bot %s started for %s", info.bot_id, info.meeting_url, extra={"bot_id": info.bot_id}
     )
-    return web.json_response(
-        bot_json(info), status=201, headers={"Location": f"/api/bots/{info.bot_id}"}
-    )
+    answer = bot_json(info)
+    if webhook is not None:  # shown once, here: it signs this bot's webhook events
+        answer["webhook_secret"] = webhook.secret
+    return web.json_response(answer, status=201, headers={"Location": f"/api/bots/{info.bot_id}"})
 
 
 def _builtin_room_options(

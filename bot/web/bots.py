@@ -56,6 +56,19 @@ class BotInfo:
     num_alerts: int = 0
     #: The teacher paused the analysis from the chat.
     paused: bool = False
+    #: Once it failed or left: a stable code (``bot.outcomes.BotCode``) and a sentence.
+    code: str | None = None
+    message: str | None = None
+    #: Where its lifecycle events are POSTed (``None``: no webhook).
+    webhook_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """Where to POST a bot's lifecycle events and the secret that signs them."""
+
+    url: str
+    secret: str = field(repr=False)
 
 
 class BotsUnavailableError(RuntimeError):
@@ -74,11 +87,13 @@ class BotManager(Protocol):
         teacher: str,
         options: dict[str, Any],
         teacher_code: str | None = None,
+        webhook: Webhook | None = None,
     ) -> BotInfo:
         """Starts a bot that joins ``meeting_url`` for ``teacher``; returns at once (usually
         ``starting``): joining goes on in the background. Without ``teacher_code`` the bot
-        makes one (``BotInfo.teacher_code``). Raises ``ValueError`` for bad input (with a
-        ``field`` attribute naming it when it can)."""
+        makes one (``BotInfo.teacher_code``). With ``webhook`` its lifecycle is POSTed there
+        (``bot.web.webhooks``); the API passes it only when asked for one. Raises
+        ``ValueError`` for bad input (with a ``field`` attribute naming it when it can)."""
         ...
 
     def list(self) -> list[BotInfo]:
@@ -121,6 +136,9 @@ def bot_json(info: BotInfo) -> dict[str, Any]:
         "stop_reason": None if info.stop_reason is None else one_line(info.stop_reason),
         "num_alerts": info.num_alerts,
         "paused": info.paused,
+        "code": info.code,
+        "message": info.message,
+        "webhook_url": info.webhook_url,
     }
 
 
@@ -150,6 +168,7 @@ class UnavailableBotManager:
         teacher: str,
         options: dict[str, Any],
         teacher_code: str | None = None,
+        webhook: Webhook | None = None,
     ) -> BotInfo:
         raise BotsUnavailableError(self.reason)
 

@@ -9,8 +9,10 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from bot.live import LiveFeed
-from bot.web.bots import BotInfo, BotManager, BotState
+from bot.web.bot_lifecycle import BotLifecycle, bot_outcome
+from bot.web.bots import BotInfo, BotManager, BotState, Webhook
 from bot.web.metrics import Metrics
+from bot.web.webhooks import WebhookSender
 from storage import Storage
 
 if TYPE_CHECKING:
@@ -22,6 +24,8 @@ class RuntimeBotManager:
 
     def __init__(self, runtime: BotRuntime) -> None:
         self.runtime = runtime
+        #: Bot id → its webhook deliveries (bots invited with a ``webhook_url``).
+        self._lifecycles: dict[str, BotLifecycle] = {}
 
     async def start(
         self,
@@ -29,16 +33,28 @@ class RuntimeBotManager:
         teacher: str,
         options: dict[str, Any],
         teacher_code: str | None = None,
+        webhook: Webhook | None = None,
     ) -> BotInfo:
-        return _info(await self.runtime.start_bot(meeting_url, teacher, options, teacher_code))
+        handle = await self.runtime.start_bot(meeting_url, teacher, options, teacher_code)
+        if webhook is not None:  # before the bot's task first runs: no event is missed
+            sender = WebhookSender(webhook.url, webhook.secret)
+            self._lifecycles[handle.id] = BotLifecycle(handle, self.runtime.live, sender)
+            for bot_id, lifecycle in list(self._lifecycles.items()):
+                if lifecycle.task.done() and self.runtime.get(bot_id) is None:
+                    del self._lifecycles[bot_id]  # the runtime forgot the bot
+        return _info(handle, self._webhook_url(handle.id))
 
     def list(self) -> list[BotInfo]:
-        infos = [_info(handle) for handle in self.runtime.bots()]
+        infos = [_info(handle, self._webhook_url(handle.id)) for handle in self.runtime.bots()]
         return sorted(infos, key=lambda info: info.started_at, reverse=True)
 
     def get(self, bot_id: str) -> BotInfo | None:
         handle = self.runtime.get(bot_id)
-        return None if handle is None else _info(handle)
+        return None if handle is None else _info(handle, self._webhook_url(bot_id))
+
+    def _webhook_url(self, bot_id: str) -> str | None:
+        lifecycle = self._lifecycles.get(bot_id)
+        return None if lifecycle is None else lifecycle.sender.url
 
     async def stop(self, bot_id: str) -> bool:
         return await self.runtime.stop_bot(bot_id)
@@ -48,6 +64,8 @@ class RuntimeBotManager:
 
     async def aclose(self) -> None:
         await self.runtime.aclose()
+        for lifecycle in list(self._lifecycles.values()):  # the last events, bounded
+            await lifecycle.aclose()
 
 
 @asynccontextmanager
@@ -59,6 +77,7 @@ async def runtime_bot_manager(
     *,
     max_bots: int = 10,
     media_workers: int | None = None,
+    mode: str = "engagement",
 ) -> AsyncIterator[BotManager]:
     """A started runtime (writer, inference process, face detector) for the server's lifetime."""
     from bot.runtime import (
@@ -77,6 +96,7 @@ async def runtime_bot_manager(
         connector_factories=factories,
         max_bots=max_bots,
         num_media_workers=media_workers,
+        mode=mode,
     ) as runtime:
         manager = RuntimeBotManager(runtime)
         remove = metrics.add_collector(RuntimeCollector(runtime))
@@ -123,8 +143,9 @@ class RuntimeCollector:
         self._last = (now, inference.scored)
 
 
-def _info(handle: BotHandle) -> BotInfo:
+def _info(handle: BotHandle, webhook_url: str | None = None) -> BotInfo:
     session = handle.session
+    outcome = bot_outcome(handle)
     try:
         state = BotState("failed" if handle.error else session.state)
     except ValueError:
@@ -141,4 +162,7 @@ def _info(handle: BotHandle) -> BotInfo:
         stop_reason=session.stop_reason,
         num_alerts=session.num_alerts,
         paused=session.paused,
+        code=None if outcome is None else outcome[0],
+        message=None if outcome is None else outcome[1],
+        webhook_url=webhook_url,
     )

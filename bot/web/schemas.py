@@ -11,6 +11,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from bot.outcomes import BotCode
 from bot.web.bots import BotState
 from storage import (
     AlertInfo,
@@ -229,8 +230,29 @@ def component_schemas() -> dict[str, dict[str, Any]]:
             "stop_reason": {"type": ["string", "null"], "description": "Why the bot left."},
             "num_alerts": {"type": "integer"},
             "paused": {"type": "boolean", "description": "The teacher paused the analysis."},
+            "code": {
+                "type": ["string", "null"],
+                "enum": [*(code.value for code in BotCode), None],
+                "description": "Once the bot failed or left: a stable code (meeting_unreachable, "
+                "room_not_found, auth_failed, join_refused, internal_error; stopped, "
+                "everyone_left, meeting_ended, kicked), as in its webhook events.",
+            },
+            "message": {
+                "type": ["string", "null"],
+                "description": "One sentence for people about the code.",
+            },
+            "webhook_url": {
+                "type": ["string", "null"],
+                "description": "Where its lifecycle events are POSTed.",
+            },
+            "webhook_secret": {
+                "type": "string",
+                "description": "Only in the answer to POST /api/bots with a webhook_url, never "
+                "again: the HMAC-SHA256 key of the X-Classpulse-Signature header.",
+            },
         }
     )
+    schemas["Bot"]["required"].remove("webhook_secret")
     schemas["NewBot"] = {
         "type": "object",
         "properties": {
@@ -255,6 +277,14 @@ def component_schemas() -> dict[str, dict[str, Any]]:
             "options": {
                 "type": "object",
                 "description": "Options for the bot session (default none).",
+            },
+            "webhook_url": {
+                "type": "string",
+                "format": "uri",
+                "pattern": "^[hH][tT][tT][pP][sS]?://",
+                "maxLength": 2000,
+                "description": "An http(s) URL that receives the bot's signed lifecycle events "
+                "(bot.joining, bot.in_meeting, bot.alert, bot.ended, bot.failed).",
             },
         },
         "required": ["meeting_url", "teacher"],

@@ -13,7 +13,7 @@ from typing import Any
 from bot.live import LiveFeed
 from bot.meetings.url import parse_meeting_url
 from bot.teacher import new_teacher_code
-from bot.web.bots import BotInfo, BotState
+from bot.web.bots import BotInfo, BotState, Webhook
 from engine.types import EngagementState
 from storage import (
     AlertRaised,
@@ -39,6 +39,8 @@ class FakeBotManager:
         self._people: dict[str, set[str]] = {}
         self._last_state: dict[tuple[str, str], EngagementState] = {}
         self.closed = False
+        #: The webhook each start was given (the real delivery is tested with the runtime).
+        self.webhooks: list[Webhook | None] = []
 
     async def start(
         self,
@@ -46,7 +48,9 @@ class FakeBotManager:
         teacher: str,
         options: dict[str, Any],
         teacher_code: str | None = None,
+        webhook: Webhook | None = None,
     ) -> BotInfo:
+        self.webhooks.append(webhook)
         url = parse_meeting_url(meeting_url)
         unknown = sorted(set(options) - OPTIONS)
         if unknown:
