@@ -167,11 +167,14 @@ class RemoteParticipantAnalysis(_Analysis):
         on_absent: AbsentHandler,
         fps: float = 5.0,
         on_frame: FrameHandler | None = None,
+        stage: str = "haar",
     ) -> None:
+        """``stage``: the face stage the worker runs (``engine.faces.DetectorSettings.stage``)."""
         self.source = source
         self._fps = fps
+        self._stage = stage
         super().__init__(name, on_crop, on_absent, on_frame)
-        source.start(name, fps)
+        source.start(name, fps, stage)
 
     @property
     def paused(self) -> bool:
@@ -184,7 +187,7 @@ class RemoteParticipantAnalysis(_Analysis):
             if paused:
                 self.source.stop()
             else:
-                self.source.start(self.name, self._fps)
+                self.source.start(self.name, self._fps, self._stage)
         self._paused = paused
 
     async def aclose(self) -> None:

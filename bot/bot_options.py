@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.alerts import AlertSettings
 from bot.meetings.protocol import MAX_DISPLAY_NAME_CHARS, normalize_display_name
-from bot.session_settings import SessionSettings
+from bot.session_settings import SessionSettings, check_mode
 from bot.teacher import check_teacher_code
 
 #: Longest title and teacher name (the storage columns hold 255).
@@ -76,6 +76,13 @@ def _flag(name: str, value: Any) -> bool:
     return value
 
 
+def _mode(name: str, value: Any) -> str:
+    try:
+        return check_mode(value, name)
+    except ValueError as error:
+        raise OptionError(f"options.{name}", str(error)) from None
+
+
 def _text(limit: int) -> Callable[[str, Any], str]:
     def check(name: str, value: Any) -> str:
         if not isinstance(value, str) or not value.strip() or len(value) > limit or "\x00" in value:
@@ -98,6 +105,7 @@ OPTIONS: dict[str, tuple[Callable[[str, Any], Any], str, bool]] = {
     "bot_name": (_text(MAX_DISPLAY_NAME_CHARS), "bot_name", False),
     "analysis_fps": (_Number(0.2, 30), "analysis_fps", False),
     "empty_grace_s": (_Number(1, 86400), "empty_grace_s", False),
+    "mode": (_mode, "mode", False),
 }
 
 

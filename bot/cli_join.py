@@ -11,6 +11,8 @@ from typing import Any
 
 from bot.cli_tables import counted
 from bot.runtime import BotRuntime, session_settings, validate_meeting_url
+from bot.session_settings import MODES
+from bot.settings import MODE_ENV, mode_from_env
 from storage import Storage
 
 MEETING_URL_HELP = "janus+ws://HOST:8188/?room=1234[&textroom=1234][&pin=..][&textpin=..][&apisecret=..][&token=..]"
@@ -44,6 +46,14 @@ def add_join(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--no-bored-alerts", action="store_true", help="alert on confusion only")
     parser.add_argument(
+        "--mode",
+        choices=MODES,
+        default=None,
+        help="engagement: the emotion model (interested, bored, confused) plus attention; "
+        "attention: head direction and eye closure only, no emotion model is loaded "
+        f"(recommended for EU institutions; see README). Default ${MODE_ENV}, else engagement",
+    )
+    parser.add_argument(
         "--database", default=None, help="database URL (default $CLASSPULSE_DATABASE_URL)"
     )
     parser.add_argument("--model", default=None, help="model file (default: shipped weights)")
@@ -58,11 +68,14 @@ def join_options(args: argparse.Namespace) -> dict[str, Any]:
         options["alert_after_s"] = args.alert_after
     if args.no_bored_alerts:
         options["alert_bored"] = False
+    if args.mode is not None:
+        options["mode"] = args.mode
     return options
 
 
 def run_join(args: argparse.Namespace) -> int:
     validate_meeting_url(args.meeting_url)  # bad input fails before anything starts
+    mode_from_env()
     session_settings(args.teacher, join_options(args), args.teacher_code)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -77,7 +90,7 @@ async def _join(args: argparse.Namespace) -> int:
     storage = Storage.open(args.database)
     try:
         async with BotRuntime(
-            storage, inference=InferenceSettings(model_path=args.model)
+            storage, inference=InferenceSettings(model_path=args.model), mode=mode_from_env()
         ) as runtime:
             handle = await runtime.start_bot(
                 args.meeting_url, args.teacher, join_options(args), args.teacher_code
@@ -88,9 +101,10 @@ async def _join(args: argparse.Namespace) -> int:
                     loop.add_signal_handler(
                         sig, lambda: asyncio.ensure_future(runtime.stop_bot(handle.id, "Ctrl-C"))
                     )
+            settings = handle.session.settings
             print(
-                f"classpulse: joining {handle.meeting_url} as {handle.session.settings.bot_name!r}; "
-                "Ctrl-C to leave",
+                f"classpulse: joining {handle.meeting_url} as {settings.bot_name!r} "
+                f"({settings.mode} mode); Ctrl-C to leave",
                 flush=True,
             )
             # The teacher whispers "!claim CODE" to the bot in the meeting chat to get the alerts.
@@ -117,9 +131,20 @@ def summary_text(storage: Storage, meeting_id: str) -> str:
         if s.opted_out:
             lines.append(f"  {s.display_name}: opted out")
             continue
+        if s.seconds_present > 0:  # the attention mode: no emotion was read
+            shares = f"in view {s.share_present:.0%}, no face {s.share_no_face:.0%}"
+        else:
+            shares = (
+                f"interested {s.share_interested:.0%}, bored {s.share_bored:.0%}, "
+                f"confused {s.share_confused:.0%}, no face {s.share_no_face:.0%}"
+            )
+        if s.num_attention_samples:
+            shares += (
+                f", looking away {s.seconds_looking_away:.0f} s, "
+                f"eyes closed {s.seconds_eyes_closed:.0f} s"
+            )
         lines.append(
-            f"  {s.display_name}: interested {s.share_interested:.0%}, bored {s.share_bored:.0%}, "
-            f"confused {s.share_confused:.0%}, no face {s.share_no_face:.0%} "
+            f"  {s.display_name}: {shares} "
             f"({counted(s.num_samples, 'sample')}, {counted(s.num_alerts, 'alert')})"
         )
     return "\n".join(lines)

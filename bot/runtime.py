@@ -22,10 +22,11 @@ from bot.live import LiveFeed
 from bot.media.pool import MediaWorkers
 from bot.meetings.protocol import MeetingConnector, MeetingError
 from bot.outcomes import Outcome, failure_outcome
-from bot.scoring import ScoringHub
+from bot.scoring import NoScoring, ScoringHub
 from bot.session import MeetingSession
+from bot.session_settings import FACE_STAGES, check_mode
 from bot.settings import num_media_workers_from_env
-from engine.faces import FaceDetector
+from engine.faces import DetectorSettings, FaceDetector
 from engine.inference import InferenceSettings
 from storage import Storage, Writer
 
@@ -119,13 +120,21 @@ class BotRuntime:
         num_detection_threads: int = 2,
         max_bots: int = 10,
         num_media_workers: int | None = None,
+        mode: str = "engagement",
     ) -> None:
         """``num_media_workers``: processes that receive, decode and find faces (``bot.media``);
         ``None``: ``$CLASSPULSE_MEDIA_WORKERS``, else one per core; 1: all in this process."""
         self.storage = storage
         self.live = live or LiveFeed()
+        #: The mode of a bot whose options name none (``$CLASSPULSE_MODE``). The inference
+        #: process starts with the runtime when it is ``engagement``, else with the first
+        #: ``engagement`` bot: an ``attention``-only server never loads the emotion model.
+        self.mode = check_mode(mode)
         self.scoring = ScoringHub(inference)
+        self._scoring_started = False
+        self._scoring_lock = asyncio.Lock()
         self.detector = FaceDetector()
+        self._detectors = {"haar": self.detector}
         if num_media_workers is None:
             num_media_workers = num_media_workers_from_env()
         if num_media_workers < 1:
@@ -148,7 +157,8 @@ class BotRuntime:
     async def __aenter__(self) -> BotRuntime:
         self.writer = self.storage.writer()
         self._executor = ThreadPoolExecutor(self._num_threads, thread_name_prefix="faces")
-        await self.scoring.start()
+        if self.mode == "engagement":
+            await self._start_scoring()
         if self.media is not None:
             await self.media.start()
         return self
@@ -165,7 +175,8 @@ class BotRuntime:
         ]
         if self.media is not None:
             steps.append(self.media.aclose)
-        steps.append(self.scoring.aclose)
+        if self._scoring_started:
+            steps.append(self.scoring.aclose)
         if self._executor is not None:
             steps.append(functools.partial(asyncio.to_thread, self._executor.shutdown, True))
         if self.writer is not None:
@@ -179,6 +190,25 @@ class BotRuntime:
                 first_error = first_error or error
         if first_error is not None:
             raise first_error
+
+    @property
+    def scoring_started(self) -> bool:
+        """Whether the inference process was started (never, for attention-only bots)."""
+        return self._scoring_started
+
+    async def _start_scoring(self) -> None:
+        async with self._scoring_lock:
+            if not self._scoring_started:
+                await self.scoring.start()
+                self._scoring_started = True
+
+    def _detector(self, stage: str) -> FaceDetector:
+        """One detector per face stage, loaded on first use (``FACE_STAGES``)."""
+        found = self._detectors.get(stage)
+        if found is None:
+            settings = DetectorSettings(stage=stage)  # type: ignore[arg-type]
+            found = self._detectors[stage] = FaceDetector(settings)
+        return found
 
     def _connector(self, url: str, bot_name: str) -> tuple[MeetingConnector, str, str]:
         validate_meeting_url(url)
@@ -203,7 +233,7 @@ class BotRuntime:
         ``DuplicateBotError`` when a bot is in that meeting already and ``TooManyBotsError``
         at ``max_bots`` running bots. Without ``teacher_code`` the session makes one."""
         assert self.writer is not None and self._executor is not None, "use `async with`"
-        settings = session_settings(teacher, options or {}, teacher_code)
+        settings = session_settings(teacher, {"mode": self.mode, **(options or {})}, teacher_code)
         try:
             key = meeting_key(meeting_url)
         except ValueError as error:
@@ -220,12 +250,14 @@ class BotRuntime:
             )
         connector, platform, room = self._connector(meeting_url, settings.bot_name)
         settings = replace(settings, platform=platform, room=room)
+        if settings.reads_emotions:
+            await self._start_scoring()
         session = MeetingSession(
             connector,
             settings,
             self.writer,
-            self.scoring,
-            self.detector,
+            self.scoring if settings.reads_emotions else NoScoring(),
+            self._detector(FACE_STAGES[settings.mode]),
             self._executor,
             self.live,
             meeting_id=meeting_id,

@@ -105,3 +105,22 @@ class ScoringHub:
                     handler(label, scores)
                 except Exception:  # one session's bug must not stop the others' scores
                     logger.exception("scores handler for %s failed", key)
+
+
+class NoScoring:
+    """What an ``attention``-mode session scores with: nothing (no emotion model, no inference
+    process). The session does not submit crops in that mode; this only answers its calls."""
+
+    def register(self, key: str, handler: ScoresHandler) -> None:
+        pass
+
+    def unregister(self, key: str) -> None:
+        pass
+
+    def submit(self, key: str, label: str, t: float, crop: np.ndarray) -> None:
+        raise RuntimeError(
+            "Expected no crops to score in the attention mode. Received: a crop for scoring"
+        )
+
+    def forget(self, key: str, label: str) -> None:
+        pass

@@ -92,7 +92,7 @@ class MeetingSession(ClassAnalysis):
         self.num_frames_analysed = 0
         self.students = StudentRoster()
         self.teacher_desk = TeacherDesk(self, settings.teacher_code, self._teacher_claimed)
-        self.notices = NoticeBoard(self.say, self._notice_posted, self.meeting_id)
+        self.notices = NoticeBoard(self.say, self._notice_posted, self.meeting_id, settings.notice)
         self._persons = {}
         self._tracker = StateTracker(settings.states)
         self._alerts = AlertPolicy(settings.alerts)

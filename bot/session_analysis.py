@@ -1,6 +1,11 @@
 """The analysis half of a meeting session: frames → faces → scores → states, the 1 Hz tick that
 turns them into samples, state changes and alerts, and the teacher's ``!status`` line.
 
+Attention (head direction, eyes) rides along on each face crop when the face stage reads
+landmarks: each person's ``AttentionWindow`` gets every reading. In the ``attention`` mode no crop
+goes to the emotion model: a person's state is ``present`` while a face is in view (``no_face``
+otherwise) and only attention alerts are raised.
+
 A base of ``MeetingSession`` (which owns the people, the chat and the lifecycle); kept apart so
 each half reads on its own.
 """
@@ -11,7 +16,7 @@ import asyncio
 import logging
 import time
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.alerts import AlertPolicy
 from bot.analysis import ParticipantAnalysis, RemoteParticipantAnalysis
@@ -19,6 +24,7 @@ from bot.meetings.remote_video import RemoteVideo
 from bot.session_settings import ScoringHubLike, SessionSettings
 from bot.session_teacher import TeacherDesk
 from bot.students import Student, StudentRoster
+from engine.attention import AttentionSummary, AttentionWindow
 from engine.faces import FaceDetector
 from engine.states import StateTracker
 from engine.types import EngagementState, FaceCrop, PersonAbsent, Scores
@@ -36,6 +42,12 @@ class _Person:
     scores: Scores | None = None
     reported: EngagementState | None = None
     since: float = 0.0
+    attention: AttentionWindow = field(default_factory=AttentionWindow)
+    #: The attention of the last sample (``None``: no reading then).
+    last_attention: AttentionSummary | None = None
+    #: Seconds looking away / with the eyes closed without a break, at the last tick.
+    looking_away_s: float = 0.0
+    eyes_closed_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -100,6 +112,7 @@ class ClassAnalysis:
                 self._on_absent,
                 fps=fps,
                 on_frame=self._on_frame,
+                stage=self.settings.face_stage,
             )
         else:
             student.analysis = ParticipantAnalysis(
@@ -113,7 +126,14 @@ class ClassAnalysis:
                 on_frame=self._on_frame,
             )
         student.analysis.paused = self.paused
-        self._persons.setdefault(student.label, _Person(student.label))
+        self._person(student.label, student.label)
+
+    def _person(self, label: str, owner: str) -> _Person:
+        found = self._persons.get(label)
+        if found is None:
+            window = AttentionWindow(self.settings.alerts.attention)
+            found = self._persons[label] = _Person(owner, attention=window)
+        return found
 
     async def _stop_analysis(self, student: Student) -> None:
         if student.analysis is not None:
@@ -150,10 +170,12 @@ class ClassAnalysis:
         student = self.students.by_label(owner)
         if self.paused or student is None or student.opted_out or student.analysis is None:
             return
-        person = self._persons.setdefault(label, _Person(owner))
+        person = self._person(label, owner)
         student.labels.add(label)
         person.last_face_t = crop.t
-        self.scoring.submit(self.meeting_id, label, crop.t, crop.crop)
+        person.attention.push(crop.t, crop.attention)
+        if self.settings.reads_emotions:  # the attention mode runs no emotion model
+            self.scoring.submit(self.meeting_id, label, crop.t, crop.crop)
 
     def _on_absent(self, owner: str, label: str, t: float) -> None:
         if label in self._persons:
@@ -186,6 +208,8 @@ class ClassAnalysis:
         )
         if not in_view:
             return EngagementState.NO_FACE
+        if not self.settings.reads_emotions:
+            return EngagementState.PRESENT
         return self._tracker.state(label) or EngagementState.NO_FACE
 
     async def _tick(self, t: float) -> None:
@@ -202,7 +226,8 @@ class ClassAnalysis:
                     person.reported, person.since = state, t
                     self.publish({"type": "state", "student": label, "state": state.value, "t": t})
                 face = state != EngagementState.NO_FACE
-                scores = person.scores if face else None
+                scores = person.scores if face and self.settings.reads_emotions else None
+                seen = self._attention(person, face, t)
                 self.writer.submit(
                     Sample(
                         self.meeting_id,
@@ -210,7 +235,13 @@ class ClassAnalysis:
                         t,
                         state,
                         face,
-                        *(scores.as_tuple() if scores else (None, None, None)),
+                        p_interested=scores.interested if scores else None,
+                        p_bored=scores.bored if scores else None,
+                        p_confused=scores.confused if scores else None,
+                        yaw=_degrees(seen.yaw_deg) if seen else None,
+                        pitch=_degrees(seen.pitch_deg) if seen else None,
+                        eyes_open=seen.eyes_open if seen else None,
+                        looking_away=seen.looking_away if seen else None,
                     )
                 )
                 self.publish(
@@ -220,9 +251,11 @@ class ClassAnalysis:
                         "state": state.value,
                         "t": t,
                         "p": list(scores.as_tuple()) if scores else None,
+                        "attention": _attention_event(person, seen, t),
                     }
                 )
                 self._alerts.update(label, state, t)
+                self._alerts.attention(label, person.looking_away_s, person.eyes_closed_s)
             for alert in self._alerts.due(t):
                 self.num_alerts += 1
                 await self.teacher_desk.send_alert(alert)
@@ -231,6 +264,19 @@ class ClassAnalysis:
                 {"type": "coverage", "visible": coverage.visible, "total": coverage.total, "t": t}
             )
         self._check_alone(t)
+
+    def _attention(self, person: _Person, face: bool, t: float) -> AttentionSummary | None:
+        """The person's attention over the last sample period; updates their runs."""
+        at = person.last_face_t
+        if not face or at is None:
+            person.last_attention, person.looking_away_s, person.eyes_closed_s = None, 0.0, 0.0
+            return None
+        # Runs are read at the newest frame's time: the tick must not end them for the few
+        # hundred ms a frame takes from the camera to here.
+        person.looking_away_s = person.attention.looking_away_for(at)
+        person.eyes_closed_s = person.attention.eyes_closed_for(at)
+        person.last_attention = person.attention.summary(t - self.settings.sample_period_s, t)
+        return person.last_attention
 
     def coverage(self, t: float | None = None) -> Coverage:
         """Students with a usable face at ``t`` (now) out of those counted; see ``Coverage``."""
@@ -255,18 +301,26 @@ class ClassAnalysis:
         analysed student's state, how long for the worrying ones."""
         now = time.time()
         parts = []
+        away = closed = 0
         for label, person in sorted(self._persons.items()):
             student = self.students.by_label(person.owner)
             if student is None or student.opted_out:
                 continue
             state = person.reported or EngagementState.NO_FACE
             held = f" ({int(now - person.since)} s)" if state in ("confused", "bored") else ""
+            if state != EngagementState.NO_FACE and person.looking_away_s > 0:
+                away += 1
+                held += f", looking away ({int(person.looking_away_s)} s)"
+            if state != EngagementState.NO_FACE and person.eyes_closed_s > 0:
+                closed += 1
+                held += f", eyes closed ({int(person.eyes_closed_s)} s)"
             parts.append(f"{label}: {state.value.replace('_', ' ')}{held}")
+        attention = f", {away} looking away, {closed} eyes closed" if away or closed else ""
         if self.paused:  # no frames are read: who is visible is not known
             head, counted, paused = f"{len(parts)} students", "", " Analysis is paused."
         else:
             coverage = self.coverage(now)
-            head = f"{coverage.visible} of {coverage.total} students visible"
+            head = f"{coverage.visible} of {coverage.total} students visible{attention}"
             counted, paused = (f" ({coverage})" if coverage.total else ""), ""
         if not parts:
             return f"classpulse: no student is being analysed right now{counted}.{paused}"
@@ -275,3 +329,25 @@ class ClassAnalysis:
             + ", ".join(parts)
             + (f". Alerts so far: {self.num_alerts}.{paused}")
         )
+
+
+def _degrees(value: float) -> float:
+    """Head angles as stored: within [-180, 180] degrees."""
+    return max(-180.0, min(180.0, value))
+
+
+def _attention_event(
+    person: _Person, seen: AttentionSummary | None, t: float
+) -> dict[str, object] | None:
+    """The live feed's view of a sample's attention (``None`` without a reading)."""
+    if seen is None:
+        return None
+    return {
+        "yaw": round(seen.yaw_deg, 1),
+        "pitch": round(seen.pitch_deg, 1),
+        "eyes_open": seen.eyes_open,
+        "looking_away": seen.looking_away,
+        "looking_away_s": round(person.looking_away_s, 1),
+        "eyes_closed_s": round(person.eyes_closed_s, 1),
+        "perclos": person.attention.perclos(t),
+    }

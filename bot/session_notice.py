@@ -30,8 +30,12 @@ MAX_PENDING_WHISPERS = 64
 class NoticeBoard:
     """Posts the notice; ``on_posted`` is called after each public post (stored as consent)."""
 
-    def __init__(self, say: Say, on_posted: Callable[[], None], meeting: str) -> None:
+    def __init__(
+        self, say: Say, on_posted: Callable[[], None], meeting: str, text: str = NOTICE
+    ) -> None:
+        """``text``: the notice of the bot's mode (``SessionSettings.notice``)."""
         self._say = say
+        self.text = text
         self._on_posted = on_posted
         self._meeting = meeting
         self.posted = False
@@ -72,7 +76,7 @@ class NoticeBoard:
 
     async def _post(self) -> None:
         for attempt in range(20):
-            if await self._say(NOTICE, None):
+            if await self._say(self.text, None):
                 self.posted = True
                 self._on_posted()
                 return
@@ -81,7 +85,7 @@ class NoticeBoard:
 
     async def _whisper(self, participant: Participant) -> None:
         for attempt in range(WHISPER_ATTEMPTS):
-            if await self._say(NOTICE, participant):
+            if await self._say(self.text, participant):
                 self.num_whispered += 1
                 return
             await asyncio.sleep(0.5 * (attempt + 1))

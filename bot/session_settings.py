@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -29,6 +29,29 @@ NOTICE = (
     "or image is stored, only these estimates. Type !optout to stop being analysed (your data "
     "from this class is deleted at once); !optin to join again."
 )
+
+#: The notice of the ``attention`` mode: what is analysed, and that emotions are not.
+ATTENTION_NOTICE = (
+    "Hello, I am classpulse, the teacher's attention assistant. From camera images I check only "
+    "where each head is turned and whether the eyes are open, and tell only the teacher when "
+    "someone has looked away or had their eyes closed for a while. I do not analyse emotions "
+    "or facial expressions. No video or image is stored, only these signals. Type !optout to "
+    "stop being analysed (your data from this class is deleted at once); !optin to join again."
+)
+
+#: What a bot analyses. ``engagement``: the emotion model (interested, bored, confused) plus
+#: attention signals when the face stage reads them. ``attention``: head direction and eye
+#: closure only — no emotion model is loaded or run (EU AI Act, Article 5(1)(f)).
+MODES = ("engagement", "attention")
+#: The face stage each mode runs (``engine.faces.DetectorSettings.stage``): attention needs
+#: landmarks; engagement keeps the Haar stage the shipped model was evaluated on.
+FACE_STAGES = {"engagement": "haar", "attention": "landmarks"}
+
+
+def check_mode(mode: object, name: str = "mode") -> str:
+    if not isinstance(mode, str) or mode.strip().lower() not in MODES:
+        raise ValueError(f"Expected {name} 'engagement' or 'attention'. Received: {mode!r:.80}")
+    return mode.strip().lower()
 
 
 @dataclass(frozen=True)
@@ -56,6 +79,24 @@ class SessionSettings:
     chat_timeout_s: float = 5.0
     alerts: AlertSettings = field(default_factory=AlertSettings)
     states: StateSettings = field(default_factory=StateSettings)
+    #: ``engagement`` or ``attention`` (see ``MODES``); in ``attention`` mode the alerts are
+    #: attention-only whatever ``alerts`` says.
+    mode: str = "engagement"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "teacher_code", check_teacher_code(self.teacher_code))
+        object.__setattr__(self, "mode", check_mode(self.mode))
+        if self.mode == "attention" and self.alerts.alert_emotions:
+            object.__setattr__(self, "alerts", replace(self.alerts, alert_emotions=False))
+
+    @property
+    def reads_emotions(self) -> bool:
+        return self.mode == "engagement"
+
+    @property
+    def face_stage(self) -> str:
+        return FACE_STAGES[self.mode]
+
+    @property
+    def notice(self) -> str:
+        return NOTICE if self.reads_emotions else ATTENTION_NOTICE

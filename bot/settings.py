@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from bot.session_settings import check_mode
 from storage import DATABASE_URL_ENV, parse_database_url
 
 #: The environment variables ``Settings.from_env`` reads.
@@ -27,6 +28,7 @@ MAX_BOTS_ENV = "CLASSPULSE_MAX_BOTS"
 MEDIA_WORKERS_ENV = "CLASSPULSE_MEDIA_WORKERS"
 ALLOWED_MEETING_HOSTS_ENV = "CLASSPULSE_ALLOWED_MEETING_HOSTS"
 ALLOWED_HOSTS_ENV = "CLASSPULSE_ALLOWED_HOSTS"
+MODE_ENV = "CLASSPULSE_MODE"
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -83,6 +85,9 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     #: Seconds a client has to send a complete request line and headers (slowloris guard).
     header_timeout_s: float = 10.0
+    #: The mode of a bot whose options name none: ``engagement`` or ``attention`` (no emotion
+    #: model; ``$CLASSPULSE_MODE``). See ``bot.session_settings.MODES``.
+    mode: str = "engagement"
     #: Media worker processes of the bot runtime (``$CLASSPULSE_MEDIA_WORKERS``; ``None``: one
     #: per core; 1: decode in the server's own process). See README "Capacity".
     media_workers: int | None = None
@@ -127,6 +132,7 @@ class Settings:
             raise ValueError(
                 f"Expected media_workers from 1 to 256. Received: {self.media_workers!r}"
             )
+        object.__setattr__(self, "mode", check_mode(self.mode))
         if self.api_token is not None and len(self.api_token.strip()) < MIN_TOKEN_LENGTH:
             raise ValueError(
                 f"Expected an API token of at least {MIN_TOKEN_LENGTH} characters. "
@@ -174,6 +180,7 @@ class Settings:
             "max_bots": _count(environ.get(MAX_BOTS_ENV, "").strip() or "10"),
             "allowed_meeting_hosts": _hosts(environ.get(ALLOWED_MEETING_HOSTS_ENV, "")),
             "allowed_hosts": _hosts(environ.get(ALLOWED_HOSTS_ENV, "")),
+            "mode": mode_from_env(environ),
             "media_workers": num_media_workers_from_env(environ)
             if environ.get(MEDIA_WORKERS_ENV, "").strip()
             else None,
@@ -197,6 +204,12 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return replace(self, **changes)
+
+
+def mode_from_env(environ: Mapping[str, str] | None = None) -> str:
+    """``$CLASSPULSE_MODE`` (default ``engagement``); a bad value fails naming the variable."""
+    environ = os.environ if environ is None else environ
+    return check_mode(environ.get(MODE_ENV, "").strip() or "engagement", MODE_ENV)
 
 
 def _port(text: str) -> int:

@@ -132,8 +132,10 @@ class ShardedSubscriber:
             if remote is not None:
                 remote.interrupted(gap_started)
                 if remote.wanted is not None:
-                    label, fps = remote.wanted
-                    self.workers.send(worker, Analyse(self.link_id, video.feed_id, label, fps))
+                    label, fps, stage = remote.wanted
+                    self.workers.send(
+                        worker, Analyse(self.link_id, video.feed_id, label, fps, stage)
+                    )
 
     # -- inside ----------------------------------------------------------------------------
 
@@ -163,10 +165,10 @@ class ShardedSubscriber:
             return  # the same video after a worker restart: it carries on, gap recorded
         feed_id = message.feed_id
 
-        def control(label: str, fps: float | None) -> None:
+        def control(label: str, fps: float | None, stage: str) -> None:
             at = self._feeds.get(feed_id)
             if at is not None:
-                self.workers.send(at[0], Analyse(self.link_id, feed_id, label, fps))
+                self.workers.send(at[0], Analyse(self.link_id, feed_id, label, fps, stage))
 
         video = RemoteVideo(f"feed {feed_id}", control)
         self._videos[feed_id] = video

@@ -50,12 +50,15 @@ class Unsubscribe:
 
 @dataclass(frozen=True, slots=True)
 class Analyse:
-    """Start (``fps`` > 0) or stop (``fps`` None) analysing one feed; ``name`` labels its logs."""
+    """Start (``fps`` > 0) or stop (``fps`` None) analysing one feed; ``name`` labels its logs;
+    ``stage`` is the face stage (``engine.faces.DetectorSettings.stage``: the ``attention`` mode
+    needs ``"landmarks"`` for head pose and eyes)."""
 
     link_id: int
     feed_id: int
     name: str
     fps: float | None
+    stage: str = "haar"
 
 
 @dataclass(frozen=True, slots=True)

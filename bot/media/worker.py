@@ -39,7 +39,7 @@ from bot.meetings.frames import FrameSource, due_frames
 from bot.meetings.janus_session import JanusSession
 from bot.meetings.janus_subscriber import VideoRoomSubscriber
 from bot.meetings.remote_video import AnalysedFrame
-from engine.faces import FaceDetector, SourceAnalyser
+from engine.faces import DetectorSettings, FaceDetector, SourceAnalyser
 
 logger = logging.getLogger(__name__)
 
@@ -59,17 +59,31 @@ class _Outbox:
         self.writer.write(encode(message))
 
 
+class _Detectors:
+    """One face detector per face stage, loaded on first use (the landmark stage's networks
+    only in a worker that serves an ``attention`` bot)."""
+
+    def __init__(self) -> None:
+        self._by_stage: dict[str, FaceDetector] = {}
+
+    def get(self, stage: str) -> FaceDetector:
+        found = self._by_stage.get(stage)
+        if found is None:
+            found = self._by_stage[stage] = FaceDetector(DetectorSettings(stage=stage))  # type: ignore[arg-type]
+        return found
+
+
 class _WorkerLink:
     """One meeting link's subscriber in this worker, and the analysis tasks of its feeds."""
 
-    def __init__(self, spec: OpenLink, outbox: _Outbox, detector: FaceDetector) -> None:
+    def __init__(self, spec: OpenLink, outbox: _Outbox, detectors: _Detectors) -> None:
         self.spec = spec
         self.outbox = outbox
-        self.detector = detector
+        self.detectors = detectors
         self.session: JanusSession | None = None
         self.subscriber: VideoRoomSubscriber | None = None
         self.sources: dict[int, FrameSource] = {}
-        self.wanted: dict[int, tuple[str, float]] = {}
+        self.wanted: dict[int, tuple[str, float, str]] = {}
         self.tasks: dict[int, asyncio.Task[None]] = {}
         self._watch: asyncio.Task[None] | None = None
 
@@ -120,19 +134,21 @@ class _WorkerLink:
         if request.fps is None:
             self.wanted.pop(request.feed_id, None)
             return
-        self.wanted[request.feed_id] = (request.name, request.fps)
+        self.wanted[request.feed_id] = (request.name, request.fps, request.stage)
         if request.feed_id in self.sources:
             self._start(request.feed_id)
 
     def _start(self, feed_id: int) -> None:
-        name, fps = self.wanted[feed_id]
+        name, fps, stage = self.wanted[feed_id]
         source = self.sources[feed_id]
         self.tasks[feed_id] = asyncio.create_task(
-            self._analyse(feed_id, source, name, fps), name=f"analyse {feed_id}"
+            self._analyse(feed_id, source, name, fps, stage), name=f"analyse {feed_id}"
         )
 
-    async def _analyse(self, feed_id: int, source: FrameSource, name: str, fps: float) -> None:
-        analyser = SourceAnalyser(self.detector, name, fps)
+    async def _analyse(
+        self, feed_id: int, source: FrameSource, name: str, fps: float, stage: str
+    ) -> None:
+        analyser = SourceAnalyser(self.detectors.get(stage), name, fps)
         async for frame, frame_t in due_frames(source, fps):
             try:
                 found = analyser.analyse(frame.image, frame_t)
@@ -163,7 +179,7 @@ class _WorkerLink:
 async def _serve(sock: socket.socket) -> None:
     reader, writer = await asyncio.open_unix_connection(sock=sock)
     outbox = _Outbox(writer)
-    detector = FaceDetector()
+    detectors = _Detectors()
     links: dict[int, _WorkerLink] = {}
     outbox.post(WorkerReady(os.getpid(), "tensorflow" in sys.modules))
     try:
@@ -174,7 +190,7 @@ async def _serve(sock: socket.socket) -> None:
                 return  # the parent is gone: so are we
             try:
                 if isinstance(message, OpenLink):
-                    link = links[message.link_id] = _WorkerLink(message, outbox, detector)
+                    link = links[message.link_id] = _WorkerLink(message, outbox, detectors)
                     try:
                         await link.open()
                     except Exception as error:

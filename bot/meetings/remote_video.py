@@ -18,7 +18,7 @@ from bot.meetings.frames import FrameSourceClosedError
 from engine.types import FaceCrop, PersonAbsent
 
 #: ``control(label, fps)`` starts the worker's analysis; ``control(label, None)`` stops it.
-AnalysisControl = Callable[[str, float | None], None]
+AnalysisControl = Callable[[str, float | None, str], None]
 #: ``on_gap(started, ended)``, wall-clock seconds: no analysis of this video in between.
 GapHandler = Callable[[float, float], None]
 
@@ -45,8 +45,8 @@ class RemoteVideo:
         self._arrived = asyncio.Event()
         self._closed = False
         self._close_reason = ""
-        #: ``(label, fps)`` while analysis is wanted; re-sent to a restarted worker.
-        self.wanted: tuple[str, float] | None = None
+        #: ``(label, fps, face stage)`` while analysis is wanted; re-sent to a restarted worker.
+        self.wanted: tuple[str, float, str] | None = None
         self.num_received = 0
         self.num_dropped = 0
         self.num_gaps = 0
@@ -58,13 +58,13 @@ class RemoteVideo:
     def closed(self) -> bool:
         return self._closed
 
-    def start(self, label: str, fps: float) -> None:
-        self.wanted = (label, fps)
-        self._control(label, fps)
+    def start(self, label: str, fps: float, stage: str = "haar") -> None:
+        self.wanted = (label, fps, stage)
+        self._control(label, fps, stage)
 
     def stop(self) -> None:
         if self.wanted is not None:
-            self._control(self.wanted[0], None)
+            self._control(self.wanted[0], None, self.wanted[2])
             self.wanted = None
         self._pending.clear()
 

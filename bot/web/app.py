@@ -129,6 +129,7 @@ def _resources(
                     rooms,
                     max_bots=settings.max_bots,
                     media_workers=settings.media_workers,
+                    mode=settings.mode,
                 )
                 app[BOTS] = await stack.enter_async_context(manager)
             elif owns_bots:
