@@ -16,7 +16,7 @@ ensure_venv() {
     # Reinstall only when pyproject.toml changed since the last install.
     if [[ ! -f "$stamp" || pyproject.toml -nt "$stamp" ]]; then
         "$VENV/bin/python" -m pip install --quiet --upgrade pip
-        "$VENV/bin/python" -m pip install --quiet -e ".[dev]"
+        "$VENV/bin/python" -m pip install --quiet -e ".[dev,ray]"
         touch "$stamp"
     fi
 }

@@ -18,8 +18,10 @@ from typing import TextIO
 from aiohttp import web
 
 from bot.cli_room import add_room
+from bot.cli_worker import add_worker
+from bot.launch import RAY_MISSING, ray_installed
 from bot.logs import configure_logging
-from bot.settings import LOG_FORMATS, Settings
+from bot.settings import LAUNCHERS, LOG_FORMATS, Settings
 from bot.web.app import create_app
 from bot.web.auth import ensure_api_token
 from bot.web.keys import NEW_API_TOKEN
@@ -52,13 +54,23 @@ def add_serve(subparsers: SubParsers) -> None:
         action="store_true",
         help="serve the history and dashboard without running bots (no inference process)",
     )
+    parser.add_argument(
+        "--launcher",
+        choices=LAUNCHERS,
+        help="where bots run: local (default: this server's processes) or ray (one Ray actor "
+        "per class on a cluster; pip install 'classpulse[ray]'; $CLASSPULSE_LAUNCHER)",
+    )
+    parser.add_argument(
+        "--ray-address",
+        help="Ray cluster to join, HOST:PORT (default: start a local one; $CLASSPULSE_RAY_ADDRESS)",
+    )
     parser.add_argument("--log-format", choices=LOG_FORMATS, help="text (default) or json lines")
     parser.add_argument("--log-level", help="DEBUG, INFO (default), WARNING or ERROR")
     parser.set_defaults(handler=run_serve)
 
 
 #: Registered by ``bot.cli._subcommands``.
-SERVE_SUBCOMMANDS: list[Callable[[SubParsers], None]] = [add_serve, add_room]
+SERVE_SUBCOMMANDS: list[Callable[[SubParsers], None]] = [add_serve, add_room, add_worker]
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -70,7 +82,12 @@ def run_serve(args: argparse.Namespace) -> int:
         log_format=args.log_format,
         log_level=args.log_level,
         run_bots=False if args.history_only else None,
+        launcher=args.launcher,
+        ray_address=args.ray_address,
     )
+    if settings.launcher == "ray" and settings.run_bots and not ray_installed():
+        print(f"classpulse: {RAY_MISSING}", file=sys.stderr)
+        return 2
     configure_logging(settings.log_level, settings.log_format)
     asyncio.run(serve(settings, new_token=args.new_token))
     return 0

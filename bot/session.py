@@ -75,7 +75,10 @@ class MeetingSession(ClassAnalysis):
         detector: FaceDetector,
         executor: Executor,
         live: LiveFeed | None = None,
+        meeting_id: str | None = None,
     ) -> None:
+        """``meeting_id``: the stored meeting to continue (a bot restarted elsewhere, e.g. by
+        Ray); ``None``: a new one."""
         self.connector = connector
         self.settings = settings
         self.writer = writer
@@ -83,7 +86,7 @@ class MeetingSession(ClassAnalysis):
         self.detector = detector
         self.executor = executor
         self.live = live or LiveFeed()
-        self.meeting_id = new_meeting_id()
+        self.meeting_id = meeting_id or new_meeting_id()
         self.teacher_name = normalize_display_name(settings.teacher)
         self.paused = False
         self.state = "starting"

@@ -29,11 +29,16 @@ MEDIA_WORKERS_ENV = "CLASSPULSE_MEDIA_WORKERS"
 ALLOWED_MEETING_HOSTS_ENV = "CLASSPULSE_ALLOWED_MEETING_HOSTS"
 ALLOWED_HOSTS_ENV = "CLASSPULSE_ALLOWED_HOSTS"
 MODE_ENV = "CLASSPULSE_MODE"
+LAUNCHER_ENV = "CLASSPULSE_LAUNCHER"
+RAY_ADDRESS_ENV = "CLASSPULSE_RAY_ADDRESS"
+RAY_CPUS_ENV = "CLASSPULSE_RAY_CPUS_PER_CLASS"
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+#: Where bots run (``bot.launch``): in the server's processes, or as Ray actors on a cluster.
+LAUNCHERS = ("local", "ray")
 #: A token given by setting must be hard to guess: at least this many characters.
 MIN_TOKEN_LENGTH = 16
 
@@ -91,6 +96,14 @@ class Settings:
     #: Media worker processes of the bot runtime (``$CLASSPULSE_MEDIA_WORKERS``; ``None``: one
     #: per core; 1: decode in the server's own process). See README "Capacity".
     media_workers: int | None = None
+    #: Where bots run: ``local`` (the server's processes) or ``ray`` (one Ray actor per class).
+    launcher: str = "local"
+    #: The Ray cluster to join (``host:port``); ``None``: start a local one (``--launcher ray``).
+    ray_address: str | None = None
+    #: CPUs Ray reserves for each class's actor (``$CLASSPULSE_RAY_CPUS_PER_CLASS``).
+    ray_num_cpus: float = 1.0
+    #: Times Ray restarts a class's actor that died (the meeting resumes, the gap recorded).
+    ray_max_restarts: int = 3
 
     def __post_init__(self) -> None:
         parse_database_url(self.database_url)  # raises ValueError naming what was wrong
@@ -131,6 +144,14 @@ class Settings:
         ):
             raise ValueError(
                 f"Expected media_workers from 1 to 256. Received: {self.media_workers!r}"
+            )
+        if self.launcher not in LAUNCHERS:
+            raise ValueError(
+                f"Expected a launcher in {list(LAUNCHERS)}. Received: {self.launcher!r}"
+            )
+        if not 0 < self.ray_num_cpus <= 256:
+            raise ValueError(
+                f"Expected ray_num_cpus in (0, 256] CPUs per class. Received: {self.ray_num_cpus!r}"
             )
         object.__setattr__(self, "mode", check_mode(self.mode))
         if self.api_token is not None and len(self.api_token.strip()) < MIN_TOKEN_LENGTH:
@@ -184,6 +205,10 @@ class Settings:
             "media_workers": num_media_workers_from_env(environ)
             if environ.get(MEDIA_WORKERS_ENV, "").strip()
             else None,
+            "launcher": environ.get(LAUNCHER_ENV, "").strip().lower() or "local",
+            "ray_address": environ.get(RAY_ADDRESS_ENV, "").strip() or None,
+            "ray_num_cpus": _cpus(environ.get(RAY_CPUS_ENV, "").strip() or "1"),
+            "ray_max_restarts": 3,
             "model_report_dir": Path(report_text).expanduser()
             if report_text
             else default_model_report_dir(),
@@ -222,6 +247,15 @@ def _count(text: str) -> int:
     if not text.isdigit():
         raise ValueError(f"Expected {MAX_BOTS_ENV} to be a whole number. Received: {text!r}")
     return int(text)
+
+
+def _cpus(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(
+            f"Expected {RAY_CPUS_ENV} to be a number of CPUs. Received: {text!r}"
+        ) from None
 
 
 def _hosts(text: str) -> tuple[str, ...]:

@@ -118,7 +118,12 @@ def _resources(
             if owns_storage:
                 app[STORAGE] = await asyncio.to_thread(Storage.open, settings.database_url)
                 stack.push_async_callback(asyncio.to_thread, app[STORAGE].close)
-            if owns_bots and settings.run_bots:
+            if owns_bots and settings.run_bots and settings.launcher == "ray":
+                from bot.launch.ray_manager import ray_bot_manager  # bots on a Ray cluster
+
+                manager = ray_bot_manager(settings, app[FEED], app[METRICS])
+                app[BOTS] = await stack.enter_async_context(manager)
+            elif owns_bots and settings.run_bots:
                 from bot.web.runtime_bots import runtime_bot_manager
 
                 rooms = app.get(_room_registry_key())  # the built-in room, when served
