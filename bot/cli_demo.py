@@ -3,7 +3,9 @@
 Starts the server on 127.0.0.1 with the built-in room, invites the bot, and joins simulated
 students whose faces change expression (neutral → angry → happy), plus a console "teacher"
 that prints the alerts it is whispered. Runs until Ctrl-C (or ``--duration``), then prints the
-class summary read back from the database. Demo rows go to their own database.
+class summary read back from the database. The class is stored in the user's normal database (a
+meeting titled "classpulse demo"), so ``history``, ``report`` and ``serve`` show it afterwards; the
+dashboard link carries a token made for this run only (the user's own API token is left alone).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import secrets
 import signal
 import time
 from pathlib import Path
@@ -23,6 +26,7 @@ from bot.cli_join import summary_text
 from bot.cli_serve import bound_port
 from bot.logs import configure_logging
 from bot.settings import Settings
+from bot.web.auth import private_folder
 from engine.settings_paths import datasets_dir
 
 logger = logging.getLogger(__name__)
@@ -75,7 +79,8 @@ def add_demo(subparsers: argparse._SubParsersAction) -> None:
         "--data-dir",
         type=Path,
         default=None,
-        help="folder for the demo database and token (default DATA_DIR/demo)",
+        help="data folder whose database keeps the class (default: the normal one, so that "
+        "history, report and serve show it; $CLASSPULSE_DATABASE_URL still wins)",
     )
     parser.add_argument(
         "--no-console-teacher",
@@ -96,14 +101,15 @@ def run_demo(args: argparse.Namespace) -> int:
     faces = args.faces if args.faces is not None else default_faces()
     if faces is not None and not faces.is_dir():
         raise ValueError(f"Expected a folder of face images for --faces. Received: {faces}")
-    base = Settings.from_env()
-    data_dir = args.data_dir or base.data_dir / "demo"
-    data_dir.mkdir(parents=True, exist_ok=True)
+    base = Settings.from_env(data_dir=args.data_dir)
+    private_folder(base.data_dir)
+    # The user's own token stays as it is (serve keeps working with it); without one given by
+    # setting, the dashboard link of this run carries a token that lives in memory only.
     settings = Settings.from_env(
         host="127.0.0.1",
         port=args.port,
-        data_dir=str(data_dir),
-        database_url=f"sqlite:///{data_dir / 'demo.db'}",
+        data_dir=base.data_dir,
+        api_token=base.api_token or secrets.token_urlsafe(32),
     )
     configure_logging("WARNING", "text")
     return asyncio.run(demo(settings, args, faces))
@@ -113,7 +119,6 @@ async def demo(settings: Settings, args: argparse.Namespace, faces: Path | None)
     from bot.room import ROOM_REGISTRY
     from bot.room.simulated import SimulatedParticipant, start_students
     from bot.web.app import create_app
-    from bot.web.auth import ensure_api_token
     from bot.web.keys import BOTS, STORAGE
 
     stop = asyncio.Event()
@@ -121,8 +126,7 @@ async def demo(settings: Settings, args: argparse.Namespace, faces: Path | None)
     for number in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(number, stop.set)
-    # The demo's own token, new each run (the demo has its own data folder), so it can be shown.
-    token = settings.api_token or ensure_api_token(settings, rotate=True)[1]
+    token = settings.api_token
     app = create_app(settings)
     runner = web.AppRunner(app, handle_signals=False)
     students: list[SimulatedParticipant] = []
@@ -160,7 +164,7 @@ async def demo(settings: Settings, args: argparse.Namespace, faces: Path | None)
         )
         print(f"  teacher view:  {base_url}{room.teacher_path}")
         print(f"  student view:  {base_url}{room.student_path}")
-        print(f"  dashboard:     {base_url}/#token={token}")
+        print(f"  dashboard:     {base_url}/#token={token}  (this run's token)")
         print("  Ctrl-C to end the class.", flush=True)
         await _run_class(stop, args.duration, teacher)
         info = app[BOTS].get(bot_id)
@@ -197,7 +201,25 @@ async def _run_class(stop: asyncio.Event, duration: float | None, teacher: Any) 
 
 
 def _summary(settings: Settings, meeting_id: str) -> str:
+    """The class summary, its coverage, and where to find the class again."""
     from storage import Storage
 
     with Storage.open(settings.database_url) as storage:
-        return summary_text(storage, meeting_id)
+        text = summary_text(storage, meeting_id)
+        coverage = storage.class_coverage(meeting_id)
+    share = coverage.share_visible
+    seen = (
+        f"coverage: {coverage.mean_visible:.1f} of {coverage.mean_present:.1f} students visible "
+        f"on average ({share:.0%})"
+        if share is not None
+        else "coverage: no student was present"
+    )
+    short = meeting_id[:8]
+    return "\n".join(
+        [
+            text,
+            f"  {seen}",
+            f'kept as "classpulse demo": classpulse history {short} · classpulse report {short}'
+            " · classpulse serve (dashboard)",
+        ]
+    )

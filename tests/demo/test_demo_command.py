@@ -20,6 +20,8 @@ STUDENTS = ("Aiko", "Ben", "Chen")
 
 def test_demo_shows_alerts_and_prints_the_summary(tmp_path: Path, jaffe_dir: Path) -> None:
     env = {**os.environ, "CLASSPULSE_DATASETS": str(jaffe_dir.parent), "PYTHONUNBUFFERED": "1"}
+    env.pop("CLASSPULSE_DATABASE_URL", None)  # the data folder's own database: the normal one
+    env.pop("CLASSPULSE_API_TOKEN", None)
     command = [
         sys.executable,
         "-m",
@@ -70,9 +72,15 @@ def test_demo_shows_alerts_and_prints_the_summary(tmp_path: Path, jaffe_dir: Pat
     summary_lines = [line for line in lines if line.startswith("class summary (")]
     assert summary_lines, output[-3000:]
     meeting_id = summary_lines[0].split("(")[1].split(")")[0]
-    with Storage.open(f"sqlite:///{tmp_path / 'demo.db'}") as storage:
+    # Kept in the data folder's normal database, under the demo's title, so that history,
+    # report and serve show it; the summary says how much of the class was visible.
+    assert any(line.startswith("  coverage: ") and "students visible" in line for line in lines)
+    assert any(f"classpulse report {meeting_id[:8]}" in line for line in lines)
+    assert not (tmp_path / "api_token.json").exists()  # the user's token file is not touched
+    with Storage.open(f"sqlite:///{tmp_path / 'classpulse.db'}") as storage:
         summary = storage.meeting_summary(meeting_id)
         alerts = storage.alerts(meeting_id)
+    assert summary.meeting.title == "classpulse demo"
     assert summary.meeting.ended_at is not None  # shut down cleanly: the meeting is closed
     assert len(summary.students) == 3 and all(s.num_samples > 5 for s in summary.students)
     # Every student was alerted in each designed phase, in the designed order: confused (their
