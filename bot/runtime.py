@@ -133,6 +133,9 @@ class BotRuntime:
         self.scoring = ScoringHub(inference)
         self._scoring_started = False
         self._scoring_lock = asyncio.Lock()
+        #: Set by ``async with``: only then does an engagement bot start the inference process
+        #: (a runtime assembled by hand, as some tests do, starts no process of its own).
+        self._entered = False
         self.detector = FaceDetector()
         self._detectors = {"haar": self.detector}
         if num_media_workers is None:
@@ -157,6 +160,7 @@ class BotRuntime:
     async def __aenter__(self) -> BotRuntime:
         self.writer = self.storage.writer()
         self._executor = ThreadPoolExecutor(self._num_threads, thread_name_prefix="faces")
+        self._entered = True
         if self.mode == "engagement":
             await self._start_scoring()
         if self.media is not None:
@@ -175,8 +179,7 @@ class BotRuntime:
         ]
         if self.media is not None:
             steps.append(self.media.aclose)
-        if self._scoring_started:
-            steps.append(self.scoring.aclose)
+        steps.append(self.scoring.aclose)  # a no-op when it never started
         if self._executor is not None:
             steps.append(functools.partial(asyncio.to_thread, self._executor.shutdown, True))
         if self.writer is not None:
@@ -250,7 +253,7 @@ class BotRuntime:
             )
         connector, platform, room = self._connector(meeting_url, settings.bot_name)
         settings = replace(settings, platform=platform, room=room)
-        if settings.reads_emotions:
+        if settings.reads_emotions and self._entered:
             await self._start_scoring()
         session = MeetingSession(
             connector,
