@@ -9,7 +9,7 @@
 import { ApiError, download, follow, getBlob, getJson, getToken, sendJson, setToken, takeTokenFromLocation } from "./api.js";
 import { classesView } from "./classes.js";
 import { emptyNote, lanesChart, studentBars, tickLabel, timelineChart } from "./charts.js";
-import { STATES, STATE_LABELS, alertKey, clock, duration, el, legend, meetingTitle, percent, shadeKey, when } from "./dom.js";
+import { STATES, STATE_LABELS, alertKey, attentionKey, clock, duration, el, legend, meetingTitle, percent, shadeKey, when } from "./dom.js";
 import { renderMarkdown } from "./markdown.js";
 
 const view = document.getElementById("view");
@@ -186,7 +186,7 @@ async function meetingView(id) {
     ),
     el("section", {}, el("h2", {}, "The class"), legend(alertKey()), sections.timeline),
     summary.live ? el("section", {}, el("h2", {}, "Right now"), coverage, liveNow) : null,
-    el("section", {}, el("h2", {}, "Each student"), legend(shadeKey()), sections.lanes),
+    el("section", {}, el("h2", {}, "Each student"), legend(shadeKey(), attentionKey()), sections.lanes),
     el("section", {}, el("h2", {}, "Alerts to the teacher"), sections.alerts),
     el("section", {}, el("h2", {}, "Time per state"), sections.table),
   );

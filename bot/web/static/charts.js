@@ -154,6 +154,7 @@ export function lanesChart(lanes, { bucketS, durationS, studentHref }) {
           svg("title", {}, `${lane.display_name}, ${tickLabel(Math.round(bucket.start_s))}: ${STATE_LABELS[bucket.state]} (${percent(share)})`),
         ),
       );
+      group.append(...attentionStripes(lane, bucket, { x: label + (bucket.start_s / span) * plot, y, row, width: Math.max(1, (bucketS / span) * plot - 0.5) }));
     }
     if (lane.opted_out) {
       group.append(svg("text", { class: "axis-label", x: label + 6, y: y + row / 2 + 4 }, "opted out: nothing recorded"));
@@ -203,4 +204,26 @@ export function studentBars(entries) {
 
 export function emptyNote(text) {
   return el("p", { class: "empty" }, text);
+}
+
+// A lane bucket's attention: a stripe along the top while the head was turned away, along the
+// bottom while the eyes were closed, stronger the more of the bucket it filled (none without
+// attention readings: the Haar face stage reads none).
+function attentionStripes(lane, bucket, { x, y, row, width }) {
+  const stripes = [];
+  for (const [key, top, label] of [
+    ["looking_away", y + 2, "looking away"],
+    ["eyes_closed", y + row - 6, "eyes closed"],
+  ]) {
+    const share = bucket[`share_${key}`] || 0;
+    if (share <= 0) continue;
+    stripes.push(
+      svg(
+        "rect",
+        { class: `attention ${key}`, x, y: top, width, height: 4, "fill-opacity": (0.35 + 0.65 * share).toFixed(2) },
+        svg("title", {}, `${lane.display_name}, ${tickLabel(Math.round(bucket.start_s))}: ${label} (${percent(share)})`),
+      ),
+    );
+  }
+  return stripes;
 }

@@ -24,8 +24,9 @@ export function svg(tag, attributes, ...children) {
   return build(document.createElementNS(SVG_NS, tag), attributes, children);
 }
 
-export const STATES = ["interested", "bored", "confused", "no_face"];
-export const STATE_LABELS = { interested: "interested", bored: "bored", confused: "confused", no_face: "no face" };
+export const STATES = ["interested", "bored", "confused", "no_face", "present"];
+// "present": a face in view where no emotion is read (a bot in the attention mode).
+export const STATE_LABELS = { interested: "interested", bored: "bored", confused: "confused", no_face: "no face", present: "in view (attention mode)" };
 
 export function percent(share) {
   return `${Math.round(share * 100)} %`;
@@ -50,7 +51,7 @@ export function clock(iso) {
   return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 }
 
-// The four state colours, then any further keys (each an array of nodes and text).
+// The state colours, then any further keys (each an array of nodes and text).
 export function legend(...keys) {
   return el(
     "ul",
@@ -70,6 +71,16 @@ export function alertKey() {
 // The lanes' shading: a bucket's colour is stronger the more of it the state filled.
 export function shadeKey() {
   return [el("span", { class: "swatch interested light" }), el("span", { class: "swatch interested" }), "lighter: the state held for less of the interval"];
+}
+
+// The lanes' attention stripes: head turned away along the top, eyes closed along the bottom.
+export function attentionKey() {
+  return [
+    el("span", { class: "swatch stripe looking_away" }),
+    "looking away (top stripe)",
+    el("span", { class: "swatch stripe eyes_closed" }),
+    "eyes closed (bottom stripe); stronger: more of the interval",
+  ];
 }
 
 export function meetingTitle(meeting) {
