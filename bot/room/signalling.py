@@ -35,6 +35,7 @@ from bot.room.messages import (
 from bot.room.peer import Outbox, Peer
 from bot.room.room import Room, RoomRegistry, TokenBucket
 from bot.room.settings import RoomSettings
+from bot.room.teacher_feed import TeacherFeeds
 from bot.web.hosts import same_origin
 
 logger = logging.getLogger(__name__)
@@ -58,8 +59,11 @@ class RoomSocket(web.WebSocketResponse):
         return await super().close(code=code, message=message, drain=drain)
 
 
-async def handle_room_socket(request: web.Request, registry: RoomRegistry) -> web.StreamResponse:
-    """The aiohttp handler behind ``/rooms/{name}/ws``."""
+async def handle_room_socket(
+    request: web.Request, registry: RoomRegistry, feeds: TeacherFeeds | None = None
+) -> web.StreamResponse:
+    """The aiohttp handler behind ``/rooms/{name}/ws``; ``feeds`` relays the bot's live states,
+    coverage and alerts to teacher sockets (and to no other)."""
     settings = registry.settings
     if not same_origin(request):
         # Another site's page must not join a class through the visitor's browser.
@@ -70,7 +74,7 @@ async def handle_room_socket(request: web.Request, registry: RoomRegistry) -> we
     if room is None or room.closed:
         await socket.close(code=CLOSE_NO_ROOM, message=b"no such room")
         return socket
-    connection = _Connection(socket, room, f"{request.remote} {room.name}")
+    connection = _Connection(socket, room, f"{request.remote} {room.name}", feeds)
     await connection.run()
     return socket
 
@@ -78,8 +82,11 @@ async def handle_room_socket(request: web.Request, registry: RoomRegistry) -> we
 class _Connection:
     """One socket's life in a room; ``peer`` is set once the room admitted it."""
 
-    def __init__(self, socket: RoomSocket, room: Room, label: str) -> None:
+    def __init__(
+        self, socket: RoomSocket, room: Room, label: str, feeds: TeacherFeeds | None = None
+    ) -> None:
         self.socket = socket
+        self.feeds = feeds
         self.room = room
         self.settings = room.settings
         self.label = label
@@ -134,6 +141,8 @@ class _Connection:
             ),
         )
         self.peer = peer
+        if self.feeds is not None and peer.info.role == "teacher":  # the room's word, not a name
+            self.feeds.teacher_joined(self.room, peer)
         chat_budget = TokenBucket(settings.chat_burst, settings.chat_per_s)
         offer_deadline: float | None = time.monotonic() + settings.offer_timeout_s
         while True:

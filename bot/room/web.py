@@ -16,6 +16,8 @@ from aiohttp import web
 from bot.room.room import RoomRegistry
 from bot.room.settings import ROOM_NAME_PATTERN, RoomSettings
 from bot.room.signalling import handle_room_socket
+from bot.room.teacher_feed import TeacherFeeds
+from bot.web.keys import BOTS
 
 ROOM_REGISTRY: web.AppKey[RoomRegistry] = web.AppKey("room_registry", RoomRegistry)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -70,10 +72,21 @@ def setup_room(app: web.Application, settings: Any = None) -> RoomRegistry:
         )
         return web.Response(text=body, content_type="text/html", headers=_PAGE_HEADERS)
 
+    def find_meeting(room_name: str) -> str | None:
+        """The meeting the room's bot opened, while it is in the room."""
+        bots = app.get(BOTS)
+        for info in bots.list() if bots is not None else ():
+            if info.state.active and info.meeting_id and info.meeting_url == f"builtin:{room_name}":
+                return info.meeting_id
+        return None
+
+    feeds = TeacherFeeds(find_meeting, lambda meeting_id: app[BOTS].subscribe(meeting_id))
+
     async def socket(request: web.Request) -> web.StreamResponse:
-        return await handle_room_socket(request, registry)
+        return await handle_room_socket(request, registry, feeds)
 
     async def close_rooms(_: web.Application) -> None:
+        await feeds.aclose()
         await registry.close()
 
     app.router.add_get(f"/rooms/{name}", page, name="room-page")

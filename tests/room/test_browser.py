@@ -96,8 +96,10 @@ async def test_teacher_page_gets_the_alert_and_students_never_do(
 
         await bot.send_chat(HELLO)
         await bot.send_chat(ALERT, to=teacher_participant)
-        alerts = await teacher.wait_for("window.classpulse.alerts.map((m) => m.text)")
-        assert alerts == [ALERT]
+        # Without a bot session there is no live feed: the whisper is a reply in the bot's panel.
+        replies = await teacher.wait_for("window.classpulse.botReplies.map((m) => m.text)")
+        assert replies == [ALERT]
+        assert ALERT in await teacher.evaluate("document.getElementById('bot-panel').innerText")
         for student in students:
             await student.wait_for(
                 f"window.classpulse.chat.some((m) => m.text === {json.dumps(HELLO)})"
@@ -108,6 +110,8 @@ async def test_teacher_page_gets_the_alert_and_students_never_do(
             assert ALERT not in texts
             assert ALERT not in await student.evaluate("document.body.innerText")
             assert await student.evaluate("window.classpulse.alerts.length") == 0
+            assert await student.evaluate("window.classpulse.botReplies.length") == 0
+            assert await student.evaluate("document.getElementById('bot-panel').hidden") is True
             assert await student.evaluate("document.getElementById('alerts-panel').hidden") is True
 
         # Screenshots: every page, and the teacher's two tiles, show something.

@@ -16,16 +16,20 @@ if (location.hash) history.replaceState(null, "", location.pathname);
 const $ = (id) => document.getElementById(id);
 
 // What the page knows, readable by tests over the DevTools protocol.
+// `log` is the page's own order of steps (the notice is shown before any camera is asked for);
+// `received` the type of every server message (a student's page must never get a teacher's).
 const state = (window.classpulse = {
   state: "idle", id: null, role: null, name: null,
-  participants: [], tiles: {}, chat: [], alerts: [], closeCode: null, closeReason: null,
+  participants: [], tiles: {}, tileIds: {}, chat: [], alerts: [], botReplies: [], badges: {},
+  coverage: null, log: [], received: [], closeCode: null, closeReason: null,
 });
 
 let socket = null;
 let pc = null;
 let cameraStream = null;
 let sendTransceiver = null;
-const tileViews = new Map(); // mid -> {figure, video, caption}
+const tileViews = new Map(); // mid -> {figure, video, caption, badge}
+const replyItems = []; // the list items of state.botReplies, in the same order
 
 function setStatus(text, closed = false) {
   $("status").textContent = text;
@@ -37,6 +41,9 @@ function send(message) {
 }
 
 async function openCamera() {
+  // The consent step: the notice (what the bot does, how to opt out) is on the join form, and
+  // the camera is only asked for once that form was submitted with the camera box ticked.
+  state.log.push("camera");
   try {
     cameraStream = await navigator.mediaDevices.getUserMedia({
       video: {width: {ideal: 640}, height: {ideal: 360}, frameRate: {ideal: 15, max: 15}}, audio: false,
@@ -91,12 +98,16 @@ async function join(event) {
 }
 
 async function handle(message, track) {
+  state.received.push(message.type);
   switch (message.type) {
     case "welcome": return welcome(message, track);
     case "answer": return pc.setRemoteDescription({type: "answer", sdp: message.sdp});
     case "participants": return showParticipants(message.participants);
     case "tiles": return showTiles(message.tiles);
     case "chat": return showChat(message);
+    case "badge": return showBadge(message);
+    case "coverage": return showCoverage(message);
+    case "alert": return showAlert(message);
     default: console.warn("classpulse: unknown message", message.type);
   }
 }
@@ -108,6 +119,8 @@ async function welcome(message, track) {
   $("role").hidden = false;
   $("role").textContent = message.role === "teacher" ? "teacher" : message.name;
   $("alerts-panel").hidden = message.role !== "teacher";
+  $("bot-panel").hidden = message.role !== "teacher";
+  $("coverage").hidden = message.role !== "teacher";
   pc = new RTCPeerConnection({iceServers: []});
   pc.onconnectionstatechange = () => {
     setStatus(`${state.name} · media ${pc.connectionState}`, pc.connectionState === "failed");
@@ -178,9 +191,12 @@ function attachTile(mid, track) {
   Object.assign(video, {autoplay: true, muted: true, playsInline: true});
   video.srcObject = new MediaStream([track]);
   const caption = document.createElement("figcaption");
-  figure.append(video, caption);
+  const badge = document.createElement("span");
+  badge.className = "state-badge";
+  badge.hidden = true;
+  figure.append(video, badge, caption);
   $("tiles").append(figure);
-  const view = {figure, video, caption};
+  const view = {figure, video, caption, badge};
   tileViews.set(mid, view);
   showTile(mid, view);
 }
@@ -189,12 +205,58 @@ function showTile(mid, view) {
   const name = Object.hasOwn(state.tiles, mid) ? state.tiles[mid] : null;
   view.caption.textContent = name ?? "";
   view.figure.hidden = name === null;
+  // Only a teacher's page ever gets badges (the server sends them to teacher sockets only).
+  const badge = Object.hasOwn(state.tileIds, mid) ? state.badges[state.tileIds[mid]] : undefined;
+  view.badge.hidden = !badge;
+  view.badge.className = "state-badge" + (badge ? " " + badge.state : "");
+  view.badge.textContent = badge ? badge.state.replace("_", " ") : "";
+  view.figure.dataset.state = badge ? badge.state : "";
 }
 
 function showTiles(tiles) {
   state.tiles = {};
-  for (const tile of tiles) state.tiles[tile.mid] = tile.name;
+  state.tileIds = {};
+  for (const tile of tiles) {
+    state.tiles[tile.mid] = tile.name;
+    state.tileIds[tile.mid] = tile.id;
+  }
   for (const [mid, view] of tileViews) showTile(mid, view);
+}
+
+function showBadge(message) {
+  if (!message.id) return; // a face the room cannot place on a tile
+  // The person's own name first: "Ana" wins over "Ana (2)", a second face on her camera.
+  const current = state.badges[message.id];
+  if (current && current.student !== message.student && message.student.endsWith(")")) return;
+  if (message.state) state.badges[message.id] = message;
+  else delete state.badges[message.id];
+  for (const [mid, view] of tileViews) showTile(mid, view);
+}
+
+function showCoverage(message) {
+  state.coverage = message;
+  const line = $("coverage");
+  const figure = document.createElement("strong");
+  figure.textContent = `${message.visible} of ${message.total}`;
+  line.replaceChildren(figure, " students visible (face readable by the bot)");
+}
+
+function timeOf(t) {
+  return new Date(t * 1000).toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
+}
+
+function showAlert(message) {
+  // The bot whispered this alert a moment ago, and it went to the replies panel: move it.
+  const index = state.botReplies.findIndex((reply) => reply.text.startsWith(message.text));
+  if (index >= 0) {
+    state.botReplies.splice(index, 1);
+    replyItems.splice(index, 1)[0].remove();
+  }
+  state.alerts.push(message);
+  const alert = document.createElement("li");
+  alert.textContent = `${timeOf(message.t)} ${message.text}`;
+  $("alerts").append(alert);
+  alert.scrollIntoView({block: "nearest"});
 }
 
 function showParticipants(people) {
@@ -218,20 +280,24 @@ function showParticipants(people) {
 }
 
 function showChat(message) {
+  const time = timeOf(message.t);
+  if (state.role === "teacher" && message.whisper && message.from.role === "bot") {
+    // Replies to the teacher's commands (and alerts until the feed names them): their own panel.
+    const item = document.createElement("li");
+    item.textContent = `${time} ${message.text}`;
+    $("bot-replies").append(item);
+    item.scrollIntoView({block: "nearest"});
+    state.botReplies.push({text: message.text, t: message.t});
+    replyItems.push(item);
+    return;
+  }
   state.chat.push(message);
   const item = document.createElement("li");
-  const time = new Date(message.t * 1000).toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
   const whom = message.whisper ? (message.from.id === state.id ? " (private)" : " (to you only)") : "";
   item.textContent = `${time} ${message.from.name}${whom}: ${message.text}`;
   item.classList.toggle("whisper", message.whisper);
   $("chat-log").append(item);
   item.scrollIntoView({block: "nearest"});
-  if (state.role === "teacher" && message.whisper && message.from.role === "bot") {
-    state.alerts.push(message);
-    const alert = document.createElement("li");
-    alert.textContent = `${time} ${message.text}`;
-    $("alerts").append(alert);
-  }
 }
 
 function sendChat(event) {
@@ -245,6 +311,9 @@ function sendChat(event) {
 }
 
 $("name").value = (teacherToken && config.teacherName) || localStorage.getItem("classpulse-name") || "";
+// Students tick the camera box themselves, under the notice; the teacher's link starts with it on.
+$("camera").checked = Boolean(teacherToken);
+if (!$("lobby").hidden) state.log.push("notice");
 if (teacherToken && config.teacherName) $("name").readOnly = true;
 $("join-form").addEventListener("submit", join);
 $("chat-form").addEventListener("submit", sendChat);
