@@ -276,7 +276,18 @@ def component_schemas() -> dict[str, dict[str, Any]]:
             },
             "options": {
                 "type": "object",
-                "description": "Options for the bot session (default none).",
+                "description": "Options for the bot session (default none); an unknown or bad "
+                "one is a 400 naming it (options.NAME).",
+                "properties": {
+                    "mode": {
+                        "type": "string",
+                        "enum": ["engagement", "attention"],
+                        "description": "engagement: the emotion model plus attention signals; "
+                        "attention: head direction and eye closure only, no emotion model "
+                        "(recommended for EU institutions). Default: the server's "
+                        "CLASSPULSE_MODE, else engagement.",
+                    }
+                },
             },
             "webhook_url": {
                 "type": "string",
