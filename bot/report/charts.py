@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from bot.report.data import ReportData
 from bot.report.svg import (
+    ATTENTION_COLOURS,
     INK,
     LINE,
     MUTED,
@@ -25,6 +26,9 @@ WIDTH = 720.0
 LEFT = 150.0  # room for the lanes' names and the curve's axis labels
 RIGHT = 12.0
 PLOT = WIDTH - LEFT - RIGHT
+#: A bucket is marked "looking away" / "eyes closed" in a lane when at least this share of its
+#: samples was (one glance aside in a 10 s bucket is not worth a mark).
+ATTENTION_SHARE = 0.5
 #: Bottom-to-top order of the class curve's stacked shares.
 CURVE_ORDER = ("interested", "present", "confused", "bored", "no_face")
 
@@ -70,8 +74,8 @@ def class_curve(data: ReportData) -> str:
             "bored": bucket.share_bored,
             "confused": bucket.share_confused,
             "no_face": bucket.share_no_face,
+            "present": bucket.share_present,
         }
-        shares["present"] = max(0.0, 1.0 - sum(shares.values()))
         x0 = _x(bucket.start_s, duration)
         width = _x(bucket.start_s + bucket.bucket_s, duration) - x0
         y = bottom
@@ -150,6 +154,26 @@ def lanes(data: ReportData) -> str:
                     class_=f"lane {bucket.state}",
                 )
             )
+        for bucket in lane.buckets:  # attention: a strip under the lane where it held
+            x0 = _x(bucket.start_s, duration)
+            width = _x(bucket.start_s + lane.bucket_s, duration) - x0
+            for share, colour, what, offset in (
+                (bucket.share_looking_away, ATTENTION_COLOURS["looking_away"], "looking away", 0),
+                (bucket.share_eyes_closed, ATTENTION_COLOURS["eyes_closed"], "eyes closed", 3),
+            ):
+                if share >= ATTENTION_SHARE:
+                    parts.append(
+                        titled_rect(
+                            x0,
+                            y + row - 3 - offset,
+                            width,
+                            3,
+                            colour,
+                            f"{lane.display_name}, {clock(bucket.start_s)}: {what} "
+                            f"{share:.0%} of the time",
+                            class_=f"attention {what.replace(' ', '_')}",
+                        )
+                    )
         for at in alerts_by_name.get(lane.display_name, ()):
             x = _x(at, duration)
             parts.append(line(x, y - 2, x, y + row + 2, INK, stroke_width=2, class_="alert"))

@@ -9,7 +9,7 @@ from html import escape
 
 from bot.report.charts import class_curve, lanes, state_bar
 from bot.report.data import ReportData
-from bot.report.svg import STATE_COLOURS, STATE_LABELS, clock
+from bot.report.svg import ATTENTION_COLOURS, STATE_COLOURS, STATE_LABELS, clock
 
 #: The page's Content-Security-Policy when served: its own inline style, nothing else at all.
 REPORT_CSP = (
@@ -65,11 +65,13 @@ def render_report(data: ReportData) -> str:
         class_curve(data),
         "</section>",
         "<section><h2>Students</h2>",
+        _legend(data, coverage=False),
         lanes(data),
         "</section>",
         _time_per_state(data),
         _alerts(data),
-        f'<section><h2>The model’s limits</h2><p class="limits">{escape(LIMITS)}</p></section>',
+        f'<section><h2>The model’s limits</h2><p class="limits">{escape(_limits(data))}</p>'
+        "</section>",
         f"<footer>Meeting {escape(meeting.meeting_id)} · buckets of {data.bucket_s:g} s · "
         f"report made {escape(_local(data.generated_at))} by classpulse</footer>",
     ]
@@ -79,6 +81,17 @@ def render_report(data: ReportData) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(heading)} · classpulse report</title><style>{CSS}</style></head>"
         f"<body>{''.join(body)}</body></html>\n"
+    )
+
+
+def _limits(data: ReportData) -> str:
+    if "interested" in _states_in(data):
+        return LIMITS
+    return (
+        "In this class no emotion was read: only whether a face was in view (and, with the "
+        "landmark face stage, where the head turned and whether the eyes were open). "
+        "Looking away is not the same as not listening, and a camera that is off is not seen. "
+        "Use it as a prompt to check in with a student, never to grade or judge one."
     )
 
 
@@ -123,8 +136,16 @@ def _coverage_section(data: ReportData) -> str:
 
 def _states_in(data: ReportData) -> list[str]:
     seen = {bucket.state for lane in data.lanes for bucket in lane.buckets}
-    states = ["interested", "bored", "confused", "no_face"]
-    return (["present"] if "present" in seen else []) + states
+    emotions = any(
+        s.seconds_interested + s.seconds_bored + s.seconds_confused for s in data.summary.students
+    )
+    states = ["interested", "bored", "confused"] if emotions or "present" not in seen else []
+    return (["present"] if "present" in seen else []) + states + ["no_face"]
+
+
+def _has_attention(data: ReportData) -> bool:
+    """Whether the face stage read head pose and eyes (the landmark stage; Haar reads none)."""
+    return any(s.num_attention_samples for s in data.summary.students)
 
 
 def _swatch(colour: str) -> str:
@@ -145,12 +166,20 @@ def _legend(data: ReportData, *, coverage: bool) -> str:
             'stroke-dasharray="5 3"/></svg> students visible (coverage)</li>'
         )
         items.append("<li>▼ an alert to the teacher</li>")
+    if not coverage and _has_attention(data):
+        for key, label in (("looking_away", "looking away"), ("eyes_closed", "eyes closed")):
+            items.append(
+                f"<li>{_swatch(ATTENTION_COLOURS[key])} {label} (a strip under the lane: at least "
+                "half of that time)</li>"
+            )
     return f'<ul class="legend">{"".join(items)}</ul>'
 
 
 def _time_per_state(data: ReportData) -> str:
-    present = "present" in _states_in(data)
+    attention = _has_attention(data)
     head = "".join(f'<th class="num">{escape(STATE_LABELS[s])}</th>' for s in _states_in(data))
+    if attention:
+        head += '<th class="num">looking away</th><th class="num">eyes closed</th>'
     rows = []
     for student in data.summary.students:
         seconds = {
@@ -158,11 +187,14 @@ def _time_per_state(data: ReportData) -> str:
             "bored": student.seconds_bored,
             "confused": student.seconds_confused,
             "no_face": student.seconds_no_face,
+            "present": student.seconds_present,
         }
-        if present:
-            analysed = student.num_samples * data.meeting.sample_period_s
-            seconds["present"] = max(0.0, analysed - sum(seconds.values()))
         cells = "".join(f'<td class="num">{clock(seconds[s])}</td>' for s in _states_in(data))
+        if attention:
+            cells += (
+                f'<td class="num">{clock(student.seconds_looking_away)}</td>'
+                f'<td class="num">{clock(student.seconds_eyes_closed)}</td>'
+            )
         note = " (opted out)" if student.opted_out else ""
         bar = state_bar((s, seconds[s]) for s in _states_in(data))
         rows.append(

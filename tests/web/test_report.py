@@ -21,14 +21,28 @@ ATTENTION_ID = "attention-only-0001"
 
 def seed_attention_meeting(writer: Writer, started_at: float) -> None:
     """A class in the attention-only mode: states ``present`` / ``no_face``, every score NULL;
-    Cleo joins with her camera off and never has a sample."""
+    Ben looks away from 0:10 until his face goes at 0:30; Cleo joins with her camera off and
+    never has a sample."""
     writer.submit(MeetingOpened(ATTENTION_ID, "builtin", "demo", started_at, title="Attention"))
     for name in ("Aiko", "Ben", "Cleo"):
         writer.submit(ParticipantJoined(ATTENTION_ID, name, started_at))
     for second in range(60):
         for name, face in (("Aiko", True), ("Ben", second < 30)):
             state = EngagementState.PRESENT if face else EngagementState.NO_FACE
-            writer.submit(Sample(ATTENTION_ID, name, started_at + second + 0.5, state, face))
+            away = None if not face else name == "Ben" and second >= 10
+            writer.submit(
+                Sample(
+                    ATTENTION_ID,
+                    name,
+                    started_at + second + 0.5,
+                    state,
+                    face,
+                    yaw=(40.0 if away else 2.0) if face else None,
+                    pitch=0.0 if face else None,
+                    eyes_open=True if face else None,
+                    looking_away=away,
+                )
+            )
     writer.submit(MeetingClosed(ATTENTION_ID, started_at + 60))
 
 
@@ -81,6 +95,14 @@ def test_report_of_a_meeting_with_null_scores(storage: Storage, writer: Writer) 
     assert data.coverage.mean_visible == pytest.approx(1.5)
     assert "<strong>1.5 of 3.0</strong>" in page
     assert "No alerts in this class." in page
+    # Attention readings: Ben's looking-away span is marked in his lane and counted (0:20).
+    assert 'class="attention looking_away"' in page
+    assert 'class="attention eyes_closed"' not in page
+    assert '<th class="num">looking away</th>' in page
+    ben_row = page[page.index("<tr><td>Ben") :].split("</tr>")[0]
+    assert '<td class="num">0:20</td>' in ben_row
+    # No emotion was read: the table has no emotion columns.
+    assert ">interested</th>" not in page
 
 
 def test_cli_writes_the_report_by_prefix(

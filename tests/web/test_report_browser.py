@@ -71,3 +71,4 @@ async def test_report_with_null_scores_renders(
     page = await browser.open(path.as_uri())
     await _check_report(page, tmp_path, "report-null-scores")
     assert await count(page, "#lanes rect.lane.present") > 0
+    assert await count(page, "#lanes rect.attention.looking_away") > 0
