@@ -13,6 +13,10 @@ from bot.live import LiveFeed
 from bot.outcomes import end_outcome
 from bot.web.webhooks import WebhookSender, lifecycle_event
 
+#: Seconds a bot's last events may take to deliver once it has stopped (a receiver that is down
+#: must not hold a server's shutdown for the whole retry schedule).
+DRAIN_TIMEOUT_S = 10.0
+
 if TYPE_CHECKING:
     from bot.runtime import BotHandle
 
@@ -66,7 +70,7 @@ class BotLifecycle:
             self._emit("bot.failed" if failed else "bot.ended", *outcome)
         finally:
             self.feed.unlisten(self.meeting_id, self._queue)
-            await self.sender.aclose()
+            await self.sender.aclose(DRAIN_TIMEOUT_S)
 
     def _on_event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")

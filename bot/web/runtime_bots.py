@@ -3,6 +3,7 @@ and the collector that copies the runtime's figures into ``Metrics`` at scrape t
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -64,8 +65,8 @@ class RuntimeBotManager:
 
     async def aclose(self) -> None:
         await self.runtime.aclose()
-        for lifecycle in list(self._lifecycles.values()):  # the last events, bounded
-            await lifecycle.aclose()
+        # The bots' last events, delivered side by side (each bounded by its drain time).
+        await asyncio.gather(*(lifecycle.aclose() for lifecycle in self._lifecycles.values()))
 
 
 @asynccontextmanager
