@@ -113,13 +113,18 @@ class AttentionWindow:
         bound = max(1, int(self.settings.perclos_window_s * self.settings.max_readings_per_s))
         #: (t, attention) of the readings in the PERCLOS window, oldest first.
         self._readings: deque[tuple[float, Attention]] = deque(maxlen=bound)
+        #: Readings in the window with the eyes closed (kept as they come and go: O(1) PERCLOS).
+        self._num_closed = 0
 
     def push(self, t: float, attention: Attention | None) -> None:
         if attention is None:
             return
         self._away.push(t, attention.looking_away)
         self._closed.push(t, not attention.eyes_open)
+        if len(self._readings) == self._readings.maxlen:
+            self._drop_oldest()
         self._readings.append((t, attention))
+        self._num_closed += not attention.eyes_open
         self._trim(t)
 
     def looking_away_for(self, t: float) -> float:
@@ -136,12 +141,16 @@ class AttentionWindow:
         self._trim(t)
         if not self._readings:
             return None
-        closed = sum(1 for _, reading in self._readings if not reading.eyes_open)
-        return closed / len(self._readings)
+        return self._num_closed / len(self._readings)
 
     def summary(self, since: float, t: float) -> AttentionSummary | None:
         """The readings in ``(since, t]`` summed up; ``None`` when there are none."""
-        span = [reading for when, reading in self._readings if since < when <= t]
+        span = []
+        for when, reading in reversed(self._readings):  # the newest few, not the whole window
+            if when <= since:
+                break
+            if when <= t:
+                span.append(reading)
         if not span:
             return None
         num = len(span)
@@ -156,4 +165,8 @@ class AttentionWindow:
     def _trim(self, t: float) -> None:
         cutoff = t - self.settings.perclos_window_s
         while self._readings and self._readings[0][0] <= cutoff:
-            self._readings.popleft()
+            self._drop_oldest()
+
+    def _drop_oldest(self) -> None:
+        _, reading = self._readings.popleft()
+        self._num_closed -= not reading.eyes_open

@@ -110,3 +110,13 @@ def test_defaults_are_the_documented_thresholds() -> None:
         30.0,
         60.0,
     )
+
+
+def test_perclos_stays_right_when_the_memory_bound_pushes_readings_out() -> None:
+    window = AttentionWindow(AttentionSettings(perclos_window_s=1, max_readings_per_s=2))
+    for i in range(10):  # 10 readings a second, 2 kept: the newest two (open, closed)
+        window.push(i / 10, CLOSED if i % 2 else FACING)
+    assert window.perclos(0.95) == 0.5
+    window.push(1.0, FACING)
+    window.push(1.1, FACING)
+    assert window.perclos(1.1) == 0.0
