@@ -278,7 +278,9 @@ class BotRuntime:
             logger.error("bot %s could not join: %s", bot_id, error)
             handle = self._bots[bot_id]
             handle.outcome = failure_outcome(error)
-            handle.error = str(error) if isinstance(error, MeetingErrors) else handle.outcome.message
+            handle.error = (
+                str(error) if isinstance(error, MeetingErrors) else handle.outcome.message
+            )
             # The failure is why it left: a later DELETE must not read as "asked to leave".
             session.stop_reason = session.stop_reason or str(error)
             with contextlib.suppress(Exception):
