@@ -368,7 +368,7 @@ async function botsView() {
                   "tr",
                   { "data-bot": bot.id },
                   el("td", {}, bot.id),
-                  el("td", {}, el("span", { class: `badge ${bot.state}` }, bot.state), bot.paused ? " (paused)" : "", bot.error || bot.stop_reason ? ` ${bot.error || bot.stop_reason}` : ""),
+                  el("td", {}, el("span", { class: `badge ${bot.state}` }, bot.state), bot.paused ? " (paused)" : "", bot.code ? " " : "", bot.code ? el("code", { class: "bot-code", title: "the stable code of GET /api/bots/{id} and the webhooks" }, bot.code) : "", bot.message || bot.error || bot.stop_reason ? ` ${bot.message || bot.error || bot.stop_reason}` : ""),
                   el("td", {}, bot.meeting_id ? el("a", { href: meetingHref(bot.meeting_id) }, bot.meeting_url) : bot.meeting_url),
                   el("td", {}, bot.teacher),
                   // The teacher whispers "!claim CODE" to the bot in the meeting chat.
