@@ -24,7 +24,10 @@ def ray_installed() -> bool:
     """True when the optional ``ray`` extra is installed (without importing it)."""
     import importlib.util
 
-    return importlib.util.find_spec("ray") is not None
+    try:
+        return importlib.util.find_spec("ray") is not None
+    except (ImportError, ValueError):  # a broken or blocked install counts as none
+        return False
 
 
 __all__ = ["LAUNCHERS", "RAY_MISSING", "RAY_NAMESPACE", "ray_installed"]

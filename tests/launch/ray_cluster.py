@@ -128,9 +128,9 @@ class RayCluster:
         """Resident memory of the cluster's processes by kind (MB), read from /proc."""
         totals: dict[str, float] = {}
         for node in self.nodes:
-            for pid in _group(node.popen.pid):
+            for pid in _descendants(node.popen.pid):
                 with contextlib.suppress(OSError):
-                    name = Path(f"/proc/{pid}/comm").read_text().strip()
+                    name = _kind(pid)
                     rss_kb = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * 4
                     totals[name] = totals.get(name, 0.0) + rss_kb / 1024
         return totals
@@ -141,14 +141,35 @@ class RayCluster:
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
-def _group(pgid: int) -> list[int]:
-    pids = []
+def _kind(pid: int) -> str:
+    """A process's kind: its title (``ray::BotActor``, ``raylet``…), or for Python processes
+    what they run (the bot's inference process is a multiprocessing child)."""
+    name = Path(f"/proc/{pid}/comm").read_text().strip()
+    if not name.startswith("python"):
+        return name
+    command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    if "multiprocessing" in command:
+        return "python (spawned by an actor: inference)"
+    if "default_worker.py" in command:
+        return "python (idle Ray worker)"
+    return "python (Ray services)"
+
+
+def _descendants(root: int) -> list[int]:
+    """``root`` and every process below it (Ray's workers leave its process group)."""
+    children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
-            with contextlib.suppress(OSError, ProcessLookupError):
-                if os.getpgid(int(entry.name)) == pgid:
-                    pids.append(int(entry.name))
-    return pids
+            with contextlib.suppress(OSError):
+                stat = (entry / "stat").read_text()
+                parent = int(stat.rsplit(")", 1)[1].split()[1])
+                children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, ()))
+    return found
 
 
 class ServerProcess:

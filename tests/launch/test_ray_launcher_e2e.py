@@ -250,6 +250,7 @@ async def test_two_classes_run_as_actors_on_two_nodes(school: School) -> None:
         info = await _until(_running, START_TIMEOUT_S, f"class {room.name} runs", school, room)
         room.stream = asyncio.create_task(_follow(school, room, info["meeting_id"]))
     print(f"both bots running {time.monotonic() - started:.1f} s after POST /api/bots")
+    print(f"ray cluster memory, two classes running (MB): {school.cluster.memory_mb()}")
     # Every student analysed, relayed from the actors through the server's live stream.
     for room in school.classes.values():
         for student in room.students:
