@@ -116,6 +116,8 @@ def test_runtime_collector_copies_writer_inference_and_bot_figures(writer: Write
             session=session,
             started_at=0.0,
             error=None,
+            outcome=None,
+            active=state != "ended",
         )
 
     stats = [_inference(scored=100), _inference(scored=160)]
