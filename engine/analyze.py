@@ -18,7 +18,7 @@ from typing import Any
 
 import av
 
-from engine.faces import DetectorSettings, FaceDetector, FrameSampler, gray_from_frame
+from engine.faces import STAGES, DetectorSettings, FaceDetector, FrameSampler, gray_from_frame
 from engine.inference import InferenceSettings
 from engine.inference_client import InferenceClient
 from engine.states import StateSettings, StateTracker
@@ -278,8 +278,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--detect-width",
         type=int,
         default=DetectorSettings.detect_width,
-        help="width (px) faces are searched at; raise for small faces in wide "
+        help="width (px) Haar searches faces at; raise for small faces in wide "
         f"shots (default {DetectorSettings.detect_width})",
+    )
+    parser.add_argument(
+        "--face-stage",
+        choices=STAGES,
+        default=DetectorSettings.stage,
+        help="haar: Haar detection and template following; landmarks: BlazeFace and the face "
+        "mesh on every frame (head pose, eyes; ~20x the cost); hybrid: BlazeFace, template "
+        "following and the mesh once a second, Haar-framed crops "
+        f"(default {DetectorSettings.stage})",
     )
     parser.add_argument(
         "--max-pixels",
@@ -312,7 +321,7 @@ def run(args: argparse.Namespace) -> int:
             args.video,
             out_dir,
             fps=args.fps,
-            detector=DetectorSettings(detect_width=args.detect_width),
+            detector=DetectorSettings(detect_width=args.detect_width, stage=args.face_stage),
             max_pixels=args.max_pixels,
             inference=InferenceSettings(model_path=str(args.model) if args.model else None),
             progress=not args.quiet,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -11,23 +10,36 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
+from engine.face_streams import FaceStream
 from engine.frame_faces import FrameFaces, check_gray
 from engine.landmarks import LandmarkSettings, LandmarkStage
+from engine.landmarks.hybrid import HybridFaceStream
 from engine.landmarks.stream import LandmarkFaceStream
-from engine.preprocess import DEFAULT_MARGIN, crop_face
-from engine.tracking import FaceTracker, TrackerSettings, TrackerUpdate
-from engine.types import Box, FaceCrop, PersonAbsent
+from engine.preprocess import DEFAULT_MARGIN
+from engine.tracking import TrackerSettings
+from engine.types import Box
+
+__all__ = [
+    "DetectorSettings",
+    "FaceDetector",
+    "FaceStream",
+    "FrameFaces",
+    "FrameSampler",
+    "SourceAnalyser",
+    "gray_from_frame",
+]
 
 #: Pixel formats whose first plane is the luma (Y) plane: gray is a copy, no conversion.
 _LUMA_FIRST = frozenset(
     {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21", "gray"}
 )
-#: Side (pixels) of the template a face is followed with between detections: a 5 px step on a
-#: 120 px face, well inside the crop margin, for ~0.1 ms per face and frame.
-_TEMPLATE_SIDE = 24
 #: Side (pixels) the face gets in a re-detection patch: just above the 20 px Haar window, where
 #: the search is cheapest (0.4 ms against 1.8 ms at 40 px) and frontal faces are still found.
 _REFINE_FACE_SIDE = 30
+
+
+#: The face stages ``DetectorSettings.stage`` names.
+STAGES = ("haar", "landmarks", "hybrid")
 
 
 @dataclass(frozen=True)
@@ -57,9 +69,20 @@ class DetectorSettings:
       hit is rare, and 4 neighbours missed 3 % of JAFFE faces at 30 px against 0.6 % for 3.
     - ``roi_margin=0.4``: the re-detection patch is the face box plus 0.4 of its side on each
       side, so a head may move that far between two checks and still be followed.
-    - ``stage="haar"``: the face stage streams use; ``"landmarks"`` finds faces with BlazeFace
-      and follows each with MediaPipe's face mesh (``engine.landmarks``: turned faces, head pose
-      and eyes in ``FaceCrop.attention``, eye-aligned crops). ``detect()`` is Haar either way.
+    - ``stage="haar"``: the face stage streams use. ``"landmarks"`` finds faces with BlazeFace
+      and reads MediaPipe's face mesh on every frame (``engine.landmarks``: turned faces, head
+      pose and eyes in ``FaceCrop.attention``, eye-aligned crops; ~20× the Haar stage's cost).
+      ``"hybrid"`` (``engine.landmarks.hybrid``) finds faces with BlazeFace, follows them with
+      templates like the Haar stage and reads the mesh once per ``attention_interval_s`` for the
+      attention, the box and presence; its crops keep the Haar framing. ``detect()`` is Haar
+      whatever the stage.
+    - ``attention_interval_s=1.0`` (hybrid): the mesh reads each face once a second. The session
+      samples at 1 Hz and its attention windows last 30–60 s, so a reading a second is what it
+      uses; PERCLOS from readings at 1 Hz is unbiased (each reading is a random instant of its
+      second), only noisier than at 5 Hz. Crops in between carry the last reading.
+    - ``aligned_crop=False`` (hybrid): ``True`` gives eye-aligned crops (the last mesh read's roll
+      and scale moved with the template) instead of the Haar framing; the shipped model was
+      trained and evaluated on the Haar framing, so this waits for a re-evaluation.
     """
 
     detect_width: int = 256
@@ -75,16 +98,24 @@ class DetectorSettings:
     crop_margin: float = DEFAULT_MARGIN
     cascade: str = "haarcascade_frontalface_alt2.xml"
     tracker: TrackerSettings = field(default_factory=TrackerSettings)
-    stage: Literal["haar", "landmarks"] = "haar"
+    stage: Literal["haar", "landmarks", "hybrid"] = "haar"
     landmarks: LandmarkSettings = field(default_factory=LandmarkSettings)
+    attention_interval_s: float = 1.0
+    aligned_crop: bool = False
 
     def __post_init__(self) -> None:
         if self.detect_width < 32:
             raise ValueError(f"Expected detect_width >= 32 pixels. Received: {self.detect_width}")
         if self.scale_factor <= 1.0:
             raise ValueError(f"Expected scale_factor > 1. Received: {self.scale_factor}")
-        if self.stage not in ("haar", "landmarks"):
-            raise ValueError(f"Expected stage 'haar' or 'landmarks'. Received: {self.stage!r}")
+        if self.stage not in STAGES:
+            raise ValueError(
+                f"Expected stage 'haar', 'landmarks' or 'hybrid'. Received: {self.stage!r}"
+            )
+        if not self.attention_interval_s > 0:
+            raise ValueError(
+                f"Expected attention_interval_s > 0 seconds. Received: {self.attention_interval_s}"
+            )
 
 
 def gray_from_frame(frame: Any) -> np.ndarray:
@@ -115,7 +146,7 @@ class FaceDetector:
         self._local = threading.local()
         self._cascade()  # fail now, not in the first frame, when the file is unreadable
         self.landmarks = (
-            LandmarkStage(self.settings.landmarks) if self.settings.stage == "landmarks" else None
+            LandmarkStage(self.settings.landmarks) if self.settings.stage != "haar" else None
         )
 
     def _cascade(self) -> cv2.CascadeClassifier:
@@ -127,11 +158,13 @@ class FaceDetector:
             self._local.cascade = cascade
         return cascade
 
-    def stream(self, source_id: str) -> FaceStream | LandmarkFaceStream:
+    def stream(self, source_id: str) -> FaceStream | LandmarkFaceStream | HybridFaceStream:
         """A per-source tracker that turns that source's frames into person crops."""
         if self.landmarks is None:
             return FaceStream(self, source_id)
         settings = self.settings
+        if settings.stage == "hybrid":
+            return HybridFaceStream(self.landmarks, source_id, settings, self.detect)
         return LandmarkFaceStream(
             self.landmarks,
             source_id,
@@ -203,133 +236,6 @@ def _scaled_box(row: np.ndarray, factor: float, dx: int, dy: int) -> Box:
         max(1, round(w * factor)),
         max(1, round(h * factor)),
     )
-
-
-class FaceStream:
-    """One video source (a participant's tile, a recorded video): frames in, person crops out.
-
-    Person ids are ``f"{source_id}/{number}"``; several faces in one tile are several persons.
-    Full detection runs every ``full_interval_s`` (``search_interval_s`` while nobody is tracked),
-    each tracked face is re-detected near itself every ``refine_interval_s``, and in the frames
-    between, faces are followed by template matching, which also notices a face that went away.
-    """
-
-    def __init__(self, detector: FaceDetector, source_id: str) -> None:
-        self.detector = detector
-        self.source_id = source_id
-        self.tracker = FaceTracker(detector.settings.tracker)
-        self._last_full_t: float | None = None
-        self._last_refine_t = float("-inf")
-        #: Each visible person's look at the last detection, as a small template.
-        self._templates: dict[int, np.ndarray] = {}
-        #: Passes run so far: what the benchmark reports.
-        self.num_full = 0
-        self.num_refine = 0
-        self.num_tracked = 0
-
-    def person_id(self, number: int) -> str:
-        return f"{self.source_id}/{number}"
-
-    def push(self, gray: np.ndarray, t: float) -> FrameFaces:
-        """Analyse one gray frame taken at ``t`` seconds (call at the analysis rate, in order)."""
-        check_gray(gray)
-        settings = self.detector.settings
-        tracker = self.tracker
-        interval = settings.full_interval_s if tracker.num_active else settings.search_interval_s
-        since_refine = t - self._last_refine_t
-        # Intervals are compared with 1 ms of slack: 1.2 - 0.8 < 0.4 in floating point.
-        if (
-            self._last_full_t is None
-            or t - self._last_full_t >= interval - 1e-3
-            or t < self._last_full_t
-        ):
-            update = tracker.update(t, self.detector.detect(gray))
-            self._last_full_t = self._last_refine_t = t
-            self.num_full += 1
-        elif since_refine >= settings.refine_interval_s - 1e-3 or (
-            len(tracker.visible()) < len(tracker.active())
-            and since_refine >= settings.retry_interval_s - 1e-3
-        ):
-            update = self._refine(gray, t)
-        else:
-            followed = self._follow(gray, tracker.visible())
-            if followed is None:  # a face no longer looks like itself: re-detect it now
-                update = self._refine(gray, t)
-            else:
-                self.num_tracked += 1
-                visible = [number for number, _ in followed]
-                update = tracker.update(t, [box for _, box in followed], scope=visible)
-                return self._result(gray, t, update, refresh=False)
-        return self._result(gray, t, update, refresh=True)
-
-    def _refine(self, gray: np.ndarray, t: float) -> TrackerUpdate:
-        active = self.tracker.active()
-        boxes = [found for _, box in active for found in self.detector.refine(gray, box)]
-        self._last_refine_t = t
-        self.num_refine += 1
-        return self.tracker.update(t, boxes, scope=[number for number, _ in active])
-
-    def _follow(
-        self, gray: np.ndarray, visible: Sequence[tuple[int, Box]]
-    ) -> list[tuple[int, Box]] | None:
-        """Each visible face's box moved to where its template matches best; ``None`` when one
-        matches worse than ``track_min_score``."""
-        followed = []
-        for number, box in visible:
-            template = self._templates.get(number)
-            if template is None:
-                return None
-            score, moved = _match_template(gray, box, template, self.detector.settings.roi_margin)
-            if not score >= self.detector.settings.track_min_score:  # also NaN on flat frames
-                return None
-            followed.append((number, moved))
-        return followed
-
-    def _result(
-        self, gray: np.ndarray, t: float, update: TrackerUpdate, refresh: bool
-    ) -> FrameFaces:
-        crops = []
-        for number, box in update.visible:
-            try:
-                crop = crop_face(gray, box, self.detector.settings.crop_margin)
-            except ValueError:
-                continue  # a box squeezed against the border to < 2 px: skip this frame's crop
-            crops.append(FaceCrop(self.person_id(number), t, box, crop))
-        if refresh:  # after a detection: remember how each face looks now
-            self._templates = {
-                number: template
-                for number, box in update.visible
-                if (template := _template(gray, box)) is not None
-            }
-        absent = tuple(PersonAbsent(self.person_id(n), t, seen) for n, seen in update.lost)
-        return FrameFaces(tuple(crops), absent)
-
-
-def _template(gray: np.ndarray, box: Box) -> np.ndarray | None:
-    patch = gray[box.y : box.y + box.height, box.x : box.x + box.width]
-    if min(patch.shape) < 4:
-        return None
-    side = _TEMPLATE_SIDE
-    return cv2.resize(patch, (side, side), interpolation=cv2.INTER_AREA)
-
-
-def _match_template(
-    gray: np.ndarray, box: Box, template: np.ndarray, margin: float
-) -> tuple[float, Box]:
-    """Best normalised correlation of ``template`` near ``box`` and the box moved there."""
-    height, width = gray.shape
-    scale = _TEMPLATE_SIDE / max(box.width, 1)
-    pad = max(1, int(box.width * margin / 2))
-    x0, y0 = max(0, box.x - pad), max(0, box.y - pad)
-    x1, y1 = min(width, box.x + box.width + pad), min(height, box.y + box.height + pad)
-    size = (round((x1 - x0) * scale), round((y1 - y0) * scale))
-    if size[0] < _TEMPLATE_SIDE or size[1] < _TEMPLATE_SIDE:
-        return 0.0, box  # the face is partly out of the frame: let Haar decide
-    region = cv2.resize(gray[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
-    result = cv2.matchTemplate(region, template, cv2.TM_CCOEFF_NORMED)
-    _, best, _, (dx, dy) = cv2.minMaxLoc(result)
-    moved = Box(round(x0 + dx / scale), round(y0 + dy / scale), box.width, box.height)
-    return float(best), moved
 
 
 class FrameSampler:

@@ -178,7 +178,19 @@ def aligned_crop(
 ) -> np.ndarray:
     """uint8 (48, 48): the face turned so its eyes are level, framed like ``crop_face`` frames
     the ``alt2`` box (same side and ``margin``), so the model sees the framing it learnt."""
-    cx, cy, side, angle = face_frame(points)
+    return framed_crop(gray, *face_frame(points), margin=margin)
+
+
+def framed_crop(
+    gray: np.ndarray,
+    cx: float,
+    cy: float,
+    side: float,
+    angle: float,
+    margin: float = DEFAULT_MARGIN,
+) -> np.ndarray:
+    """uint8 (48, 48): the square of ``side`` centred at (cx, cy), turned by ``angle`` (a
+    ``face_frame``), plus ``margin`` on every side: one resize at most and one ``warpAffine``."""
     side *= 1.0 + 2.0 * margin
     # Cut the turned square's bounding patch, and when it shrinks by more than 2× average it
     # down first: bilinear sampling alone would alias.

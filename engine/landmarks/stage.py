@@ -14,7 +14,7 @@ from engine.landmarks.geometry import (
     face_box,
     mesh_roi,
 )
-from engine.landmarks.models import LandmarkNets, Roi
+from engine.landmarks.models import Detection, LandmarkNets, Roi
 from engine.preprocess import DEFAULT_MARGIN
 from engine.types import Attention, Box
 
@@ -46,13 +46,19 @@ class LandmarkStage:
     def detect(self, gray: np.ndarray) -> list[LandmarkFace]:
         """Every face in a whole gray frame: BlazeFace, then the mesh on each detection."""
         found = []
-        for detection in self.nets.detect(
-            gray, self.settings.min_detection_score, self.settings.nms_iou
-        ):
-            face = self.follow(gray, detection_roi(detection.box, detection.keypoints))
+        for detection in self.find(gray):
+            face = self.read(gray, detection)
             if face is not None:
                 found.append(face)
         return found
+
+    def find(self, gray: np.ndarray) -> list[Detection]:
+        """BlazeFace alone on a whole gray frame (no mesh yet)."""
+        return self.nets.detect(gray, self.settings.min_detection_score, self.settings.nms_iou)
+
+    def read(self, gray: np.ndarray, detection: Detection) -> LandmarkFace | None:
+        """The mesh of a face BlazeFace found (``None`` when the mesh sees no face there)."""
+        return self.follow(gray, detection_roi(detection.box, detection.keypoints))
 
     def follow(self, gray: np.ndarray, roi: Roi) -> LandmarkFace | None:
         """The face inside ``roi`` (its region from the last frame), or ``None`` when the mesh

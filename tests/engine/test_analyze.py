@@ -144,6 +144,21 @@ def test_cli_writes_files_and_prints_a_summary(
     ]
 
 
+def test_cli_face_stage_is_passed_through(
+    jaffe_dir: Path, tmp_path: Path, random_model_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    face = Appearance(jaffe_face(jaffe_dir, "KL", "NE"), 0.0, 3.0)
+    clip = make_clip(tmp_path / "stage.webm", [face], 3.0, fps=10)
+    args = [str(clip), "--model", str(random_model_path), "--face-stage", "hybrid"]
+    assert main([*args, "--out", str(tmp_path / "hybrid")]) == 0
+    document = json.loads((tmp_path / "hybrid" / "timeline.json").read_text())
+    assert set(document["persons"]) == {"person/1"}
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(clip), "--face-stage", "dlib"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'dlib'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("kind", ["missing", "random-bytes", "text", "no-video", "truncated"])
 def test_unreadable_files_give_one_line_and_exit_code_1(
     kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], random_model_path: Path

