@@ -168,6 +168,7 @@ class BotActor:
                 connector_factories=[janus_connector],
                 max_bots=1,
                 num_media_workers=spec.num_media_workers,
+                mode=spec.options["mode"],
             )
             self._runtime = runtime
             async with runtime:

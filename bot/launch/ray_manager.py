@@ -105,6 +105,9 @@ class RayBotManager:
                 "Expected no webhook_url with --launcher ray (webhooks are sent by bots that run "
                 "in the server: --launcher local). Received: a webhook_url",
             )
+        # The server's default mode unless the options name one: the actor must know it before
+        # its runtime starts (an attention bot never starts an inference process).
+        options = {"mode": self.settings.mode, **options}
         session = session_settings(teacher, options, teacher_code)  # OptionError on bad input
         try:
             key = meeting_key(meeting_url)

@@ -150,3 +150,23 @@ async def test_start_makes_a_named_detached_actor_and_refuses_what_it_cannot_run
         await manager.start(JANUS.replace("8188", "8190"), "Ms Abe", {})
     await asyncio.sleep(0)  # the followers' first turn
     assert [bot.state.value for bot in manager.list()] == ["running", "running"]
+
+
+async def test_the_actor_gets_the_server_default_mode_unless_the_options_name_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = RayBotManager(
+        _settings(tmp_path, max_bots=2).replace(mode="attention"), LiveFeed(), _ActorClass()
+    )
+
+    async def followed(bot: Any) -> None:
+        bot.status = ActorStatus("running", bot.spec.meeting_id, bot.spec.teacher_code)
+
+    monkeypatch.setattr(made, "_follow", followed)
+    await made.start(JANUS, "Ms Abe", {})
+    await made.start(JANUS.replace("8188", "8189"), "Ms Abe", {"mode": "engagement"})
+    # The actor's runtime starts an inference process only for an engagement bot.
+    assert [spec.options["mode"] for _, spec in made.actor_class.made] == [
+        "attention",
+        "engagement",
+    ]
