@@ -45,6 +45,11 @@ class Recipe:
     balancing_power: float = 1.0  # sample weight ∝ frequency(state)^-power
     calibrate: bool = True  # per-state prior correction chosen on validation
     views: int = 1  # test-time views averaged inside the encoder (1, 2: mirror, 4: + tighter crop)
+    #: Run folders whose still classifiers (``stills_best.keras``) teach stage 1, comma-separated:
+    #: their mean emotion probabilities on each training face blend into its target (an
+    #: ensemble distilled into one paper-size model). Empty: no teacher.
+    distill_from: str = ""
+    distill_weight: float = 0.5  # teachers' share of the target when ``distill_from`` is set
     epochs: int = 40
     patience: int = 6
     batch_size: int = 64
@@ -55,9 +60,11 @@ class Recipe:
 class StillBatches(keras.utils.PyDataset):
     """Shuffled batches of augmented, preprocessed faces with their targets and weights."""
 
-    def __init__(self, train: FaceDataset, recipe: Recipe, weights: np.ndarray) -> None:
+    def __init__(
+        self, train: FaceDataset, targets: np.ndarray, recipe: Recipe, weights: np.ndarray
+    ) -> None:
         super().__init__()
-        self.train, self.recipe, self.weights = train, recipe, weights
+        self.train, self.targets, self.recipe, self.weights = train, targets, recipe, weights
         posed = ~np.char.startswith(train.subjects.astype(str), "fer2013:")
         repeat = np.where(posed, recipe.posed_repeat, 1)
         self.order = np.repeat(np.arange(len(train)), repeat)
@@ -76,7 +83,25 @@ class StillBatches(keras.utils.PyDataset):
         faces = self.train.faces[rows]
         if self.recipe.augment:
             faces = augment_faces(faces, self.rng)
-        return preprocess_faces(faces), self.train.labels[rows], self.weights[rows]
+        return preprocess_faces(faces), self.targets[rows], self.weights[rows]
+
+
+def teacher_targets(train: FaceDataset, recipe: Recipe) -> np.ndarray:
+    """The stage-1 targets: the labels, blended with the teachers' mean probabilities."""
+    if not recipe.distill_from:
+        return train.labels
+    inputs = preprocess_faces(train.faces)
+    taught = []
+    for folder in recipe.distill_from.split(","):
+        teacher = keras.saving.load_model(Path(folder) / "stills_best.keras", compile=False)
+        if teacher.output_shape[-1] != train.labels.shape[1]:
+            raise ValueError(
+                f"Expected a teacher over the {train.labels.shape[1]} training labels. "
+                f"Received: {folder} with {teacher.output_shape[-1]} outputs"
+            )
+        taught.append(teacher.predict(inputs, batch_size=512, verbose=0))
+    weight = recipe.distill_weight
+    return ((1 - weight) * train.labels + weight * np.mean(taught, axis=0)).astype(np.float32)
 
 
 def validation_groups(corpus: Corpus) -> dict[str, FaceDataset]:
@@ -141,7 +166,7 @@ def train_encoder(
         train.labels @ state_matrix(train.label_names, mapping), recipe.balancing_power
     )
     model.fit(
-        StillBatches(train, recipe, weights),
+        StillBatches(train, teacher_targets(train, recipe), recipe, weights),
         epochs=recipe.epochs,
         callbacks=[
             SelectionScore(validation_groups(corpus), mapping),
@@ -184,7 +209,13 @@ def train_recipe(
 ) -> EmotionModel:
     run_dir.mkdir(parents=True, exist_ok=True)
     recipe_file = run_dir / "recipe.json"
-    if recipe_file.is_file() and json.loads(recipe_file.read_text()) != asdict(recipe):
+    # A folder started before a lever existed ran with that lever's default.
+    begun = (
+        {**asdict(Recipe()), **json.loads(recipe_file.read_text())}
+        if recipe_file.is_file()
+        else None
+    )
+    if begun is not None and begun != asdict(recipe):
         raise ValueError(
             f"Expected the recipe this run folder was started with ({recipe_file}). "
             f"Received: {asdict(recipe)}"
