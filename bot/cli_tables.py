@@ -3,7 +3,7 @@ and counted nouns ("1 alert", "2 alerts")."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -12,13 +12,39 @@ from storage import (
     MeetingInfo,
     MeetingSummary,
     StudentMeeting,
+    StudentSummary,
     TimelineBucket,
     write_csv,
     write_json,
 )
 
 STATES = ("interested", "bored", "confused", "no_face")
+EMOTIONS = ("interested", "bored", "confused")
+#: The attention readings (the landmark face stage): time with the head turned away, eyes closed.
+ATTENTION = ("looking_away", "eyes_closed")
 Table = tuple[list[str], list[list[str]]]
+
+
+def shown_states(students: Iterable[StudentSummary]) -> tuple[str, ...]:
+    """The state columns a table needs: the emotions unless no emotion was read (the attention
+    mode stores only ``present`` and ``no_face``, so three empty columns would mislead),
+    ``present`` when some samples are, and always ``no_face``. A meeting of the engagement
+    mode keeps exactly ``STATES``."""
+    students = list(students)
+    present = any(s.seconds_present for s in students)
+    emotions = not present or any(
+        s.seconds_interested + s.seconds_bored + s.seconds_confused for s in students
+    )
+    return (*(EMOTIONS if emotions else ()), *(("present",) if present else ()), "no_face")
+
+
+def has_attention(students: Iterable[StudentSummary]) -> bool:
+    """Whether any sample carries an attention reading (the Haar face stage reads none)."""
+    return any(s.num_attention_samples for s in students)
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ")
 
 
 def counted(number: int, noun: str, plural: str | None = None) -> str:
@@ -44,14 +70,20 @@ def meetings_table(meetings: Sequence[MeetingInfo]) -> Table:
 
 
 def summary_table(summary: MeetingSummary) -> Table:
-    header = ["student", *(s.replace("_", " ") for s in STATES), "alerts"]
+    """Per student: time and share in each state, then (with attention readings) time and share
+    of the readings looking away / with the eyes closed ("–": that student has no reading)."""
+    states = shown_states(summary.students)
+    attention = ATTENTION if has_attention(summary.students) else ()
+    period_s = summary.meeting.sample_period_s
+    header = ["student", *map(_label, states), *map(_label, attention), "alerts"]
     rows = [
         [
             s.display_name + (" (opted out)" if s.opted_out else ""),
             *(
                 f"{minutes(getattr(s, f'seconds_{state}'))} {getattr(s, f'share_{state}'):4.0%}"
-                for state in STATES
+                for state in states
             ),
+            *(_attention_cell(s, signal, period_s) for signal in attention),
             str(s.num_alerts),
         ]
         for s in summary.students
@@ -59,13 +91,27 @@ def summary_table(summary: MeetingSummary) -> Table:
     return header, rows
 
 
+def _attention_cell(student: StudentSummary, signal: str, period_s: float) -> str:
+    if not student.num_attention_samples:
+        return "–"
+    seconds = getattr(student, f"seconds_{signal}")
+    read_s = student.num_attention_samples * period_s
+    return f"{minutes(seconds)} {seconds / read_s if read_s else 0.0:4.0%}"
+
+
 def student_table(history: Sequence[StudentMeeting]) -> Table:
+    """One row per meeting; the columns are the union over the meetings (an attention-mode
+    class beside engagement ones shows both, its emotion cells empty as "–")."""
+    students = [entry.student for entry in history]
+    states = shown_states(students)
+    attention = ATTENTION if has_attention(students) else ()
     header = [
         "started",
         "meeting",
         "title",
         "teacher",
-        *(s.replace("_", " ") for s in STATES),
+        *map(_label, states),
+        *map(_label, attention),
         "alerts",
     ]
     rows = [
@@ -74,7 +120,13 @@ def student_table(history: Sequence[StudentMeeting]) -> Table:
             entry.meeting.meeting_id,
             entry.meeting.title or "",
             entry.meeting.teacher or "",
-            *(minutes(getattr(entry.student, f"seconds_{state}")) for state in STATES),
+            *(_state_minutes(entry.student, state) for state in states),
+            *(
+                minutes(getattr(entry.student, f"seconds_{signal}"))
+                if entry.student.num_attention_samples
+                else "–"
+                for signal in attention
+            ),
             str(entry.student.num_alerts),
         ]
         for entry in history
@@ -82,13 +134,32 @@ def student_table(history: Sequence[StudentMeeting]) -> Table:
     return header, rows
 
 
-def timeline_table(buckets: Sequence[TimelineBucket]) -> Table:
-    header = ["from", "people", *(s.replace("_", " ") for s in STATES)]
+def _state_minutes(student: StudentSummary, state: str) -> str:
+    """An emotion in a meeting where none was read (the attention mode) is "–", not 0:00."""
+    emotions = student.seconds_interested + student.seconds_bored + student.seconds_confused
+    if state in EMOTIONS and student.seconds_present and not emotions:
+        return "–"
+    return minutes(getattr(student, f"seconds_{state}"))
+
+
+def timeline_table(buckets: Sequence[TimelineBucket], *, attention: bool | None = None) -> Table:
+    """The class per bucket: shares of the samples in each state and, with attention readings
+    (``attention``; ``None``: any bucket has a share looking away or with the eyes closed), the
+    shares looking away / with the eyes closed."""
+    present = any(b.share_present for b in buckets)
+    emotions = not present or any(
+        b.share_interested + b.share_bored + b.share_confused for b in buckets
+    )
+    states = (*(EMOTIONS if emotions else ()), *(("present",) if present else ()), "no_face")
+    if attention is None:
+        attention = any(b.share_looking_away + b.share_eyes_closed for b in buckets)
+    signals = ATTENTION if attention else ()
+    header = ["from", "people", *map(_label, states), *map(_label, signals)]
     rows = [
         [
             minutes(b.start_s),
             str(b.num_people),
-            *(f"{getattr(b, f'share_{s}'):.0%}" for s in STATES),
+            *(f"{getattr(b, f'share_{s}'):.0%}" for s in (*states, *signals)),
         ]
         for b in buckets
     ]

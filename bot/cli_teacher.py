@@ -20,6 +20,7 @@ from bot.cli_tables import (
     alerts_table,
     cell,
     counted,
+    has_attention,
     meetings_table,
     student_table,
     summary_table,
@@ -241,7 +242,9 @@ def _history_view(storage: Storage, args: argparse.Namespace) -> tuple[Any, Tabl
         if args.meeting and args.timeline:
             bucket_s = parse_duration(args.timeline, min_s=0.5, max_s=86400, name="bucket")
             buckets = storage.class_timeline(args.meeting, bucket_s)
-            return buckets, timeline_table(buckets)
+            # A bucket's shares cannot tell "no reading" from "never away": the summary can.
+            readings = has_attention(storage.meeting_summary(args.meeting).students)
+            return buckets, timeline_table(buckets, attention=readings)
         if args.meeting and args.alerts:
             alerts = storage.alerts(args.meeting)
             return alerts, alerts_table(alerts)
