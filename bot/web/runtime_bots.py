@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from bot.live import LiveFeed
-from bot.web.bot_lifecycle import BotLifecycle, bot_outcome
+from bot.web.bot_lifecycle import BotLifecycle, RuntimeBot, bot_outcome
 from bot.web.bots import BotInfo, BotManager, BotState, Webhook
 from bot.web.metrics import Metrics
 from bot.web.webhooks import WebhookSender
@@ -39,7 +39,9 @@ class RuntimeBotManager:
         handle = await self.runtime.start_bot(meeting_url, teacher, options, teacher_code)
         if webhook is not None:  # before the bot's task first runs: no event is missed
             sender = WebhookSender(webhook.url, webhook.secret)
-            self._lifecycles[handle.id] = BotLifecycle(handle, self.runtime.live, sender)
+            self._lifecycles[handle.id] = BotLifecycle(
+                RuntimeBot(handle), self.runtime.live, sender
+            )
             for bot_id, lifecycle in list(self._lifecycles.items()):
                 if lifecycle.task.done() and self.runtime.get(bot_id) is None:
                     del self._lifecycles[bot_id]  # the runtime forgot the bot
