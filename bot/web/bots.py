@@ -61,6 +61,19 @@ class BotInfo:
     message: str | None = None
     #: Where its lifecycle events are POSTed (``None``: no webhook).
     webhook_url: str | None = None
+    #: How its webhook deliveries went so far (``None``: no webhook).
+    webhook: WebhookDeliveries | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDeliveries:
+    """One bot's webhook events so far (or a total over bots): accepted by the receiver (2xx),
+    given up on (refused, or every attempt failed), and dropped unsent (a full queue, or still
+    queued when the bot's drain time ran out). Events waiting in the queue are in none."""
+
+    delivered: int = 0
+    failed: int = 0
+    dropped: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +152,13 @@ def bot_json(info: BotInfo) -> dict[str, Any]:
         "code": info.code,
         "message": info.message,
         "webhook_url": info.webhook_url,
+        "webhook": None
+        if info.webhook is None
+        else {
+            "delivered": info.webhook.delivered,
+            "failed": info.webhook.failed,
+            "dropped": info.webhook.dropped,
+        },
     }
 
 

@@ -181,6 +181,19 @@ class Metrics:
             "classpulse_writer_dropped_rows_total",
             "Rows the storage writer dropped (buffer full or database down).",
         )
+        self.webhook_delivered = Counter(
+            "classpulse_webhook_events_delivered_total",
+            "Bot lifecycle webhook events a receiver accepted (2xx), all bots.",
+        )
+        self.webhook_failed = Counter(
+            "classpulse_webhook_deliveries_failed_total",
+            "Webhook events given up on: refused by the receiver, or every attempt failed.",
+        )
+        self.webhook_dropped = Counter(
+            "classpulse_webhook_events_dropped_total",
+            "Webhook events never sent: pushed out of a bot's full queue, or still queued when "
+            "its drain time ran out.",
+        )
         self._collectors: list[Callable[[Metrics], None]] = []
         self._registry = CollectorRegistry(auto_describe=False)
         self._registry.register(_Families(self._families))

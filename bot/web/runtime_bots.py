@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from bot.live import LiveFeed
 from bot.web.bot_lifecycle import BotLifecycle, RuntimeBot, bot_outcome
-from bot.web.bots import BotInfo, BotManager, BotState, Webhook
+from bot.web.bots import BotInfo, BotManager, BotState, Webhook, WebhookDeliveries
 from bot.web.metrics import Metrics
-from bot.web.webhooks import WebhookSender
+from bot.web.webhooks import DeliveryStats, WebhookSender
 from storage import Storage
 
 if TYPE_CHECKING:
@@ -27,6 +27,8 @@ class RuntimeBotManager:
         self.runtime = runtime
         #: Bot id → its webhook deliveries (bots invited with a ``webhook_url``).
         self._lifecycles: dict[str, BotLifecycle] = {}
+        #: Deliveries of the bots forgotten since (the /metrics totals never go down).
+        self._forgotten = DeliveryStats()
 
     async def start(
         self,
@@ -45,19 +47,35 @@ class RuntimeBotManager:
             for bot_id, lifecycle in list(self._lifecycles.items()):
                 if lifecycle.task.done() and self.runtime.get(bot_id) is None:
                     del self._lifecycles[bot_id]  # the runtime forgot the bot
-        return _info(handle, self._webhook_url(handle.id))
+                    stats = lifecycle.sender.stats
+                    self._forgotten.delivered += stats.delivered
+                    self._forgotten.failed += stats.failed
+                    self._forgotten.dropped += stats.dropped
+        return self._info(handle)
 
     def list(self) -> list[BotInfo]:
-        infos = [_info(handle, self._webhook_url(handle.id)) for handle in self.runtime.bots()]
+        infos = [self._info(handle) for handle in self.runtime.bots()]
         return sorted(infos, key=lambda info: info.started_at, reverse=True)
 
     def get(self, bot_id: str) -> BotInfo | None:
         handle = self.runtime.get(bot_id)
-        return None if handle is None else _info(handle, self._webhook_url(bot_id))
+        return None if handle is None else self._info(handle)
 
-    def _webhook_url(self, bot_id: str) -> str | None:
-        lifecycle = self._lifecycles.get(bot_id)
-        return None if lifecycle is None else lifecycle.sender.url
+    def _info(self, handle: BotHandle) -> BotInfo:
+        lifecycle = self._lifecycles.get(handle.id)
+        if lifecycle is None:
+            return _info(handle)
+        return _info(handle, lifecycle.sender.url, _deliveries(lifecycle.sender.stats))
+
+    def webhook_totals(self) -> WebhookDeliveries:
+        """Every bot's webhook deliveries since the server started, forgotten bots included."""
+        senders = [lifecycle.sender.stats for lifecycle in self._lifecycles.values()]
+        senders.append(self._forgotten)
+        return WebhookDeliveries(
+            delivered=sum(stats.delivered for stats in senders),
+            failed=sum(stats.failed for stats in senders),
+            dropped=sum(stats.dropped for stats in senders),
+        )
 
     async def stop(self, bot_id: str) -> bool:
         return await self.runtime.stop_bot(bot_id)
@@ -102,7 +120,7 @@ async def runtime_bot_manager(
         mode=mode,
     ) as runtime:
         manager = RuntimeBotManager(runtime)
-        remove = metrics.add_collector(RuntimeCollector(runtime))
+        remove = metrics.add_collector(RuntimeCollector(runtime, manager.webhook_totals))
         try:
             yield manager
         finally:
@@ -113,11 +131,20 @@ class RuntimeCollector:
     """Copies the runtime's figures into ``Metrics``; the analysed-frames rate is measured
     between two scrapes."""
 
-    def __init__(self, runtime: BotRuntime) -> None:
+    def __init__(
+        self, runtime: BotRuntime, webhooks: Callable[[], WebhookDeliveries] | None = None
+    ) -> None:
         self.runtime = runtime
+        #: The webhook delivery totals (``RuntimeBotManager.webhook_totals``).
+        self.webhooks = webhooks
         self._last: tuple[float, int] | None = None
 
     def __call__(self, metrics: Metrics) -> None:
+        if self.webhooks is not None:
+            totals = self.webhooks()
+            metrics.webhook_delivered.set_total(totals.delivered)
+            metrics.webhook_failed.set_total(totals.failed)
+            metrics.webhook_dropped.set_total(totals.dropped)
         handles = self.runtime.bots()
         running = [h for h in handles if _info(h).state is BotState.RUNNING]
         metrics.participants_followed.set(sum(h.session.num_followed for h in running))
@@ -146,7 +173,13 @@ class RuntimeCollector:
         self._last = (now, inference.scored)
 
 
-def _info(handle: BotHandle, webhook_url: str | None = None) -> BotInfo:
+def _deliveries(stats: DeliveryStats) -> WebhookDeliveries:
+    return WebhookDeliveries(stats.delivered, stats.failed, stats.dropped)
+
+
+def _info(
+    handle: BotHandle, webhook_url: str | None = None, webhook: WebhookDeliveries | None = None
+) -> BotInfo:
     session = handle.session
     outcome = bot_outcome(handle)
     try:
@@ -168,4 +201,5 @@ def _info(handle: BotHandle, webhook_url: str | None = None) -> BotInfo:
         code=None if outcome is None else outcome[0],
         message=None if outcome is None else outcome[1],
         webhook_url=webhook_url,
+        webhook=webhook,
     )

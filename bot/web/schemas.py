@@ -245,6 +245,36 @@ def component_schemas() -> dict[str, dict[str, Any]]:
                 "type": ["string", "null"],
                 "description": "Where its lifecycle events are POSTed.",
             },
+            "webhook": {
+                "oneOf": [
+                    json_object(
+                        {
+                            "delivered": {
+                                "type": "integer",
+                                "minimum": 0,
+                                "description": "Events the receiver accepted (2xx).",
+                            },
+                            "failed": {
+                                "type": "integer",
+                                "minimum": 0,
+                                "description": "Events given up on: refused by the receiver, "
+                                "or every attempt (network error, 408, 425, 429, 5xx) failed.",
+                            },
+                            "dropped": {
+                                "type": "integer",
+                                "minimum": 0,
+                                "description": "Events never sent: pushed out of the bot's full "
+                                "queue (the final event is kept), or still queued when its "
+                                "drain time after the end ran out.",
+                            },
+                        },
+                        "How the bot's webhook deliveries went so far (events still waiting "
+                        "count in none); /metrics has the totals over bots.",
+                    ),
+                    {"type": "null"},
+                ],
+                "description": "null without a webhook_url.",
+            },
             "webhook_secret": {
                 "type": "string",
                 "description": "Only in the answer to POST /api/bots with a webhook_url, never "

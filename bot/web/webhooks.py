@@ -102,9 +102,9 @@ def verify(
 @dataclass(slots=True)
 class DeliveryStats:
     delivered: int = 0
-    #: Events given up on (final refusal, or every attempt failed).
+    #: Events given up on (final refusal, every attempt failed, or cut off by the drain time).
     failed: int = 0
-    #: Events dropped because the queue was full.
+    #: Events never sent: dropped from a full queue, or still queued when the drain time ran out.
     dropped: int = 0
 
 
@@ -173,7 +173,12 @@ class WebhookSender:
                     await self._ready.wait()
                     continue
                 event = self._queue.popleft()
-                if await self._deliver(session, event):
+                try:
+                    delivered = await self._deliver(session, event)
+                except asyncio.CancelledError:  # cut off by the drain time: never confirmed
+                    self.stats.failed += 1
+                    raise
+                if delivered:
                     self.stats.delivered += 1
                 else:
                     self.stats.failed += 1
