@@ -25,8 +25,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bot.launch.spec import RESTART_GAP_KIND, ActorStatus, BotSpec, PollAnswer
+from bot.launch.spec import RESTART_GAP_KIND, ActorStatus, BotSpec, PollAnswer, ScoringFigures
 from bot.live import LiveFeed
+from bot.outcomes import Outcome, end_outcome, failure_outcome
+from bot.web.bot_lifecycle import bot_outcome
 from storage import AlertRaised, Storage
 from storage import models as tables
 
@@ -35,6 +37,27 @@ logger = logging.getLogger(__name__)
 #: Live events an actor keeps for the server to fetch; beyond it the oldest go (the dashboard
 #: shows "newest wins" data; the stored rows are complete).
 MAX_BUFFERED_EVENTS = 5000
+
+
+def _figures(runtime: Any) -> ScoringFigures:
+    """The runtime's inference and media figures (``bot.web.runtime_bots.RuntimeCollector``
+    reads the same ones in a local server)."""
+    media = 0 if runtime.media is None else runtime.media.num_restarts
+    if not runtime.scoring_started:  # an attention bot: no inference process
+        return ScoringFigures(media_worker_restarts=media)
+    stats, lag = runtime.scoring.stats(), runtime.scoring.lag
+    return ScoringFigures(
+        crops_scored=stats.scored,
+        dropped_stale=stats.dropped_stale,
+        dropped_overflow=stats.dropped_overflow,
+        dropped_restart=stats.dropped_restart,
+        media_worker_restarts=media,
+        latency_p50_s=stats.latency_p50_s,
+        latency_p95_s=stats.latency_p95_s,
+        lag_buckets=lag.buckets(),
+        lag_total_s=lag.total_s,
+        lag_count=lag.count,
+    )
 
 
 def last_stored_t(storage: Storage, meeting_id: str) -> float | None:
@@ -74,6 +97,8 @@ class BotActor:
         self._runtime: Any = None  # bot.runtime.BotRuntime once started
         self._handle: Any = None  # bot.runtime.BotHandle once the bot started
         self._error: str | None = None
+        #: Why the start failed, before any bot ran (a failure inside the bot is its own).
+        self._outcome: Outcome | None = None
         self._stop_reason: str | None = None
         self._closed = False
         # An async actor's constructor runs on its event loop: the class starts now, and again
@@ -93,6 +118,10 @@ class BotActor:
                 await asyncio.wait_for(self._changed.wait(), wait_s)
         events = [(seq, event) for seq, event in self._events if seq > after]
         return PollAnswer(self.status(), self.incarnation, events)
+
+    async def describe(self) -> BotSpec:
+        """What this actor runs: a server that restarted adopts the actor from it."""
+        return self.spec
 
     async def stop(self, reason: str = "asked to leave") -> ActorStatus:
         """Leaves the meeting, flushes the writer, stops inference; the status once closed."""
@@ -114,6 +143,8 @@ class BotActor:
             "restarted": self.restarted,
             "closed": self._closed,
         }
+        if runtime is not None:
+            base["figures"] = _figures(runtime)
         if runtime is not None and runtime.writer is not None:
             stats = runtime.writer.stats()
             base.update(
@@ -129,15 +160,24 @@ class BotActor:
                 state = "ended"
             else:
                 state = "starting"
+            outcome = self._outcome
+            if outcome is None and state == "ended":
+                outcome = end_outcome(self._stop_reason)
             return ActorStatus(
                 state=state,
                 teacher_code=self.spec.teacher_code,
                 error=self._error,
                 stop_reason=self._stop_reason or self._error,
+                code=None if outcome is None else outcome.code.value,
+                message=None if outcome is None else outcome.message,
                 **base,
             )
         session = handle.session
         error = handle.error or self._error
+        # The bot's own outcome, unless the actor failed around it (its outcome then).
+        code = bot_outcome(handle)
+        if self._outcome is not None:
+            code = (self._outcome.code.value, self._outcome.message)
         return ActorStatus(
             state="failed" if error else session.state,
             teacher_code=session.teacher_code,
@@ -147,6 +187,8 @@ class BotActor:
             paused=session.paused,
             num_followed=session.num_followed,
             num_frames_analysed=session.num_frames_analysed,
+            code=None if code is None else code[0],
+            message=None if code is None else code[1],
             **base,
         )
 
@@ -195,6 +237,7 @@ class BotActor:
         except Exception as error:  # the server shows it; Ray need not restart a bad start
             logger.exception("bot %s failed", spec.bot_id)
             self._error = f"{type(error).__name__}: {error}"
+            self._outcome = failure_outcome(error)
         finally:
             if storage is not None:
                 await asyncio.to_thread(storage.close)

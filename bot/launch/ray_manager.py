@@ -1,13 +1,18 @@
 """``classpulse serve --launcher ray``: each bot a detached, named Ray actor; the server relays.
 
-The server keeps the REST API, the dashboard and ``/metrics``. ``start`` checks the request as
-the local runtime does, makes the meeting id and teacher code once (every incarnation of the
-actor reuses them) and creates ``BotActor`` named by the bot id in the ``classpulse`` namespace,
-reserving ``Settings.ray_num_cpus`` and allowing ``Settings.ray_max_restarts``. One follower task
-per bot long-polls its actor (``poll``): the status becomes ``BotInfo`` and ``/metrics`` (summed
-and per node), the live events go into the server's ``LiveFeed`` — so the dashboard, the SSE
-stream and anything subscribed to the feed see the bot wherever it runs. When the actor ends
-(or ``stop`` made it leave) the follower drains the last events and kills it for good.
+The server keeps the REST API, the dashboard, ``/metrics`` and the webhooks. ``start`` checks the
+request as the local runtime does, makes the meeting id and teacher code once (every incarnation
+of the actor reuses them) and creates ``BotActor`` named by the bot id in the ``classpulse``
+namespace, reserving ``Settings.ray_num_cpus`` and allowing ``Settings.ray_max_restarts``. One
+follower task per bot long-polls its actor (``poll``): the status becomes ``BotInfo`` and
+``/metrics`` (``bot.launch.ray_metrics``), the live events go into the server's ``LiveFeed`` —
+so the dashboard, the SSE stream and a bot's webhook lifecycle (``bot.web.bot_lifecycle``, as
+for a local bot) see the bot wherever it runs. When the actor ends (or ``stop`` made it leave)
+the follower drains the last events and kills it for good.
+
+Actors outlive the server: a server that starts (after a crash, or a new one on the same
+cluster and database) adopts the running ones (``adopt``) and follows them from their newest
+event on, webhooks included (the URL and secret travel in the actor's ``BotSpec``).
 """
 
 from __future__ import annotations
@@ -20,16 +25,19 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 from bot.bot_options import DuplicateBotError, OptionError, TooManyBotsError, session_settings
 from bot.launch import RAY_MISSING, RAY_NAMESPACE
-from bot.launch.spec import ActorStatus, BotSpec, PollAnswer
+from bot.launch.remote_bot import ACTOR_DIED, RemoteBot
+from bot.launch.spec import ActorStatus, BotSpec, PollAnswer, ScoringFigures
 from bot.live import LiveFeed
+from bot.outcomes import BotCode
 from bot.settings import Settings
-from bot.web.bots import BotInfo, BotManager, BotState, BotsUnavailableError
-from bot.web.metrics import Gauge, Metrics
+from bot.web.bot_lifecycle import BotLifecycle
+from bot.web.bots import BotInfo, BotManager, BotsUnavailableError, Webhook
+from bot.web.metrics import Metrics
+from bot.web.webhooks import WebhookSender
 from storage import new_meeting_id
 
 logger = logging.getLogger(__name__)
@@ -41,53 +49,54 @@ POLL_WAIT_S = 1.0
 MAX_UNREACHABLE_S = 120.0
 #: Seconds ``stop`` waits for the actor to leave and flush its writer.
 STOP_TIMEOUT_S = 40.0
+#: Seconds a found actor may take to say what it runs before it is left alone (one being
+#: restarted by Ray answers once its new incarnation is up).
+ADOPT_TIMEOUT_S = 30.0
 #: Finished bots remembered for ``GET /api/bots``.
 MAX_FINISHED_BOTS = 50
 
 
-@dataclass
-class RemoteBot:
-    """The server's view of one actor."""
+class RayCalls:
+    """The cluster calls the manager makes beside the actors' own methods (a test passes a
+    fake with the same attributes)."""
 
-    spec: BotSpec
-    actor: Any
-    status: ActorStatus
-    follower: asyncio.Task[None] | None = None
-    #: Incarnations seen (1: never restarted).
-    num_incarnations: int = 0
-    #: Set when the follower saw the actor's last event (or gave it up).
-    done: asyncio.Event = field(default_factory=asyncio.Event)
+    def __init__(self) -> None:
+        import ray
 
-    def info(self) -> BotInfo:
-        status = self.status
+        self._ray = ray
+        #: Any failure of a call to an actor; the actor's death (Ray may restart it).
+        self.errors: tuple[type[BaseException], ...] = (ray.exceptions.RayError,)
+        self.actor_errors: tuple[type[BaseException], ...] = (ray.exceptions.RayActorError,)
+
+    def names(self) -> list[str]:
+        """The named actors of the ``classpulse`` namespace, alive or being restarted."""
+        found = self._ray.util.list_named_actors(all_namespaces=True)
+        return [entry["name"] for entry in found if entry["namespace"] == RAY_NAMESPACE]
+
+    def get(self, name: str) -> Any | None:
+        """The actor named ``name``; ``None`` once Ray gave it up (its name is freed)."""
         try:
-            state = BotState(status.state)
+            return self._ray.get_actor(name, namespace=RAY_NAMESPACE)
         except ValueError:
-            state = BotState.FAILED
-        return BotInfo(
-            bot_id=self.spec.bot_id,
-            meeting_url=self.spec.meeting_key,
-            teacher=self.spec.teacher,
-            teacher_code=status.teacher_code,
-            state=state,
-            started_at=self.spec.started_at,
-            meeting_id=status.meeting_id,
-            error=status.error,
-            stop_reason=status.stop_reason,
-            num_alerts=status.num_alerts,
-            paused=status.paused,
-        )
+            return None
+
+    def kill(self, actor: Any) -> None:
+        self._ray.kill(actor, no_restart=True)
 
 
 class RayBotManager:
     """The ``BotManager`` of ``--launcher ray``."""
 
-    def __init__(self, settings: Settings, feed: LiveFeed, actor_class: Any) -> None:
+    def __init__(self, settings: Settings, feed: LiveFeed, actor_class: Any, calls: Any) -> None:
         self.settings = settings
         self.feed = feed
         self.actor_class = actor_class
+        #: ``RayCalls`` (or a test's fake).
+        self.calls = calls
         self._bots: dict[str, RemoteBot] = {}
         self._lock = asyncio.Lock()
+        #: Counters of the bots forgotten (pruned): ``/metrics`` totals never go down.
+        self.retired = ScoringFigures()
 
     async def start(
         self,
@@ -95,16 +104,10 @@ class RayBotManager:
         teacher: str,
         options: dict[str, Any],
         teacher_code: str | None = None,
-        webhook: Any = None,
+        webhook: Webhook | None = None,
     ) -> BotInfo:
         from bot.runtime import meeting_key
 
-        if webhook is not None:  # the lifecycle would have to be relayed too: not yet
-            raise OptionError(
-                "webhook_url",
-                "Expected no webhook_url with --launcher ray (webhooks are sent by bots that run "
-                "in the server: --launcher local). Received: a webhook_url",
-            )
         # The server's default mode unless the options name one: the actor must know it before
         # its runtime starts (an attention bot never starts an inference process).
         options = {"mode": self.settings.mode, **options}
@@ -142,13 +145,14 @@ class RayBotManager:
                 database_url=self.settings.database_url,
                 started_at=time.time(),
                 num_media_workers=max(1, int(self.settings.ray_num_cpus)),
+                webhook_url=None if webhook is None else webhook.url,
+                webhook_secret="" if webhook is None else webhook.secret,
             )
             actor = await asyncio.to_thread(self._create, spec)
             bot = RemoteBot(
                 spec, actor, ActorStatus("starting", spec.meeting_id, spec.teacher_code)
             )
-            self._bots[spec.bot_id] = bot
-            bot.follower = asyncio.create_task(self._follow(bot), name=f"ray bot {spec.bot_id}")
+            self._watch(bot)
             return bot.info()
 
     def _create(self, spec: BotSpec) -> Any:
@@ -166,7 +170,64 @@ class RayBotManager:
                 f"Expected a Ray cluster that takes a new actor. Received: {error}"
             ) from error
 
-    def list(self) -> list[BotInfo]:
+    def _watch(self, bot: RemoteBot, *, adopted: bool = False) -> None:
+        """Follows ``bot`` from now on, its webhooks too (nothing awaited in between: the
+        lifecycle listens before the follower publishes anything)."""
+        self._bots[bot.spec.bot_id] = bot
+        bot.follower = asyncio.create_task(self._follow(bot), name=f"ray bot {bot.spec.bot_id}")
+        if bot.spec.webhook_url is not None:
+            sender = WebhookSender(bot.spec.webhook_url, bot.spec.webhook_secret)
+            in_meeting = adopted and bot.status.state != "starting"
+            bot.lifecycle = BotLifecycle(
+                bot, self.feed, sender, adopted=adopted, in_meeting=in_meeting
+            )
+
+    async def adopt(self) -> builtins.list[str]:
+        """Follows the actors of the ``classpulse`` namespace that no server follows (a
+        previous server crashed or was replaced) and that write into this server's database;
+        the ids adopted."""
+        names = await asyncio.to_thread(self.calls.names)
+        found = await asyncio.gather(
+            *(self._adopt(name) for name in names if name not in self._bots)
+        )
+        adopted = [bot_id for bot_id in found if bot_id is not None]
+        if adopted:
+            logger.warning(
+                "adopted %d running bot(s) from the Ray cluster: %s", len(adopted), adopted
+            )
+        return adopted
+
+    async def _adopt(self, name: str) -> str | None:
+        actor = await asyncio.to_thread(self.calls.get, name)
+        if actor is None:
+            return None
+        try:
+            spec = await asyncio.wait_for(actor.describe.remote(), ADOPT_TIMEOUT_S)
+            answer: PollAnswer = await asyncio.wait_for(
+                actor.poll.remote(None, -1, 0.0), ADOPT_TIMEOUT_S
+            )
+        except (TimeoutError, *self.calls.errors) as error:
+            logger.warning("Ray actor %s not adopted: it did not answer (%s)", name, error)
+            return None
+        if not isinstance(spec, BotSpec) or spec.database_url != self.settings.database_url:
+            logger.info("Ray actor %s not adopted: another server's (another database)", name)
+            return None
+        async with self._lock:
+            if spec.bot_id in self._bots:
+                return None
+            after = max((seq for seq, _ in answer.events), default=-1)
+            bot = RemoteBot(
+                spec,
+                actor,
+                answer.status,
+                num_incarnations=1,
+                incarnation=answer.incarnation,
+                after=after,
+            )
+            self._watch(bot, adopted=True)
+        return spec.bot_id
+
+    def list(self) -> builtins.list[BotInfo]:
         infos = [bot.info() for bot in self._bots.values()]
         return sorted(infos, key=lambda info: info.started_at, reverse=True)
 
@@ -175,8 +236,6 @@ class RayBotManager:
         return None if bot is None else bot.info()
 
     async def stop(self, bot_id: str, reason: str = "asked to leave") -> bool:
-        import ray
-
         bot = self._bots.get(bot_id)
         if bot is None:
             return False
@@ -184,7 +243,7 @@ class RayBotManager:
             return True
         try:
             bot.status = await asyncio.wait_for(bot.actor.stop.remote(reason), STOP_TIMEOUT_S)
-        except (TimeoutError, ray.exceptions.RayError) as error:
+        except (TimeoutError, *self.calls.errors) as error:
             logger.warning("bot %s did not leave cleanly: %s", bot_id, error)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(bot.done.wait(), POLL_WAIT_S * 5)
@@ -196,17 +255,17 @@ class RayBotManager:
 
     async def aclose(self) -> None:
         await asyncio.gather(*(self.stop(bot_id) for bot_id in list(self._bots)))
+        # The bots' last events, delivered side by side (each bounded by its drain time).
+        lifecycles = [bot.lifecycle for bot in self._bots.values() if bot.lifecycle is not None]
+        await asyncio.gather(*(lifecycle.aclose() for lifecycle in lifecycles))
 
-    def statuses(self) -> builtins.list[ActorStatus]:
-        return [bot.status for bot in self._bots.values()]
+    def bots(self) -> builtins.list[RemoteBot]:
+        return list(self._bots.values())
 
     # -- relaying -------------------------------------------------------------------------
 
     async def _follow(self, bot: RemoteBot) -> None:
-        import ray
-
-        incarnation: str | None = None
-        after = -1
+        incarnation, after = bot.incarnation, bot.after
         unreachable_since: float | None = None
         try:
             while True:
@@ -214,17 +273,20 @@ class RayBotManager:
                     answer: PollAnswer = await bot.actor.poll.remote(
                         incarnation, after, POLL_WAIT_S
                     )
-                except ray.exceptions.RayActorError as error:
+                except self.calls.actor_errors as error:
                     # Ray restarts the actor (a new incarnation answers) or it is gone for good.
                     now = time.monotonic()
                     unreachable_since = unreachable_since or now
-                    if not self._restartable(bot) or now - unreachable_since > MAX_UNREACHABLE_S:
+                    gone = not await asyncio.to_thread(self._restartable, bot)
+                    if gone or now - unreachable_since > MAX_UNREACHABLE_S:
                         self._fail(bot, f"the bot's Ray actor died: {error}")
                         return
                     await asyncio.sleep(0.5)
                     continue
                 unreachable_since = None
                 if answer.incarnation != incarnation:
+                    if incarnation is not None:
+                        bot.new_incarnation(answer.status)
                     incarnation, after = answer.incarnation, -1
                     bot.num_incarnations += 1
                 bot.status = answer.status
@@ -240,13 +302,7 @@ class RayBotManager:
 
     def _restartable(self, bot: RemoteBot) -> bool:
         """False once Ray gave the actor up (its name is freed when it is dead for good)."""
-        import ray
-
-        try:
-            ray.get_actor(bot.spec.bot_id, namespace=RAY_NAMESPACE)
-        except ValueError:
-            return False
-        return True
+        return self.calls.get(bot.spec.bot_id) is not None
 
     def _fail(self, bot: RemoteBot, error: str) -> None:
         logger.error("bot %s: %s", bot.spec.bot_id, error)
@@ -260,63 +316,23 @@ class RayBotManager:
             num_alerts=status.num_alerts,
             node_id=status.node_id,
             closed=True,
+            code=BotCode.INTERNAL_ERROR.value,
+            message=ACTOR_DIED,
+            figures=status.figures,
         )
         self.feed.publish(status.meeting_id, {"type": "ended", "reason": error})
 
     async def _kill(self, bot: RemoteBot) -> None:
-        import ray
-
         with contextlib.suppress(Exception):  # already dead: nothing to do
-            await asyncio.to_thread(ray.kill, bot.actor, no_restart=True)
+            await asyncio.to_thread(self.calls.kill, bot.actor)
 
     def _prune(self) -> None:
         finished = [bot for bot in self._bots.values() if bot.done.is_set()]
-        for bot in finished[: max(0, len(finished) - MAX_FINISHED_BOTS)]:
+        gone = finished[: max(0, len(finished) - MAX_FINISHED_BOTS)]
+        if gone:
+            self.retired = ScoringFigures.merged([self.retired, *(bot.figures() for bot in gone)])
+        for bot in gone:
             del self._bots[bot.spec.bot_id]
-
-
-class RayCollector:
-    """``/metrics`` for bots on a cluster: the usual totals, summed over the actors' relayed
-    figures, and per node (``classpulse_node_*{node="…"}``)."""
-
-    def __init__(self, manager: RayBotManager, metrics: Metrics) -> None:
-        self.manager = manager
-        self.node_bots = Gauge(
-            "classpulse_node_bots_running", "Bots running on each Ray node.", ("node",)
-        )
-        self.node_followed = Gauge(
-            "classpulse_node_participants_followed",
-            "Participants whose video is analysed on each Ray node.",
-            ("node",),
-        )
-        self.node_backlog = Gauge(
-            "classpulse_node_writer_backlog_rows",
-            "Rows waiting in the storage writers of each Ray node's actors.",
-            ("node",),
-        )
-        # ``Metrics`` renders every series among its attributes: the node series join them.
-        for name in ("node_bots", "node_followed", "node_backlog"):
-            setattr(metrics, f"ray_{name}", getattr(self, name))
-
-    def __call__(self, metrics: Metrics) -> None:
-        statuses = self.manager.statuses()
-        running = [s for s in statuses if s.state == "running"]
-        metrics.participants_followed.set(sum(s.num_followed for s in running))
-        metrics.alerts_sent.set_total(sum(s.num_alerts for s in statuses))
-        metrics.video_frames_analysed.set_total(sum(s.num_frames_analysed for s in statuses))
-        metrics.writer_backlog.set(sum(s.rows_pending for s in statuses if not s.closed))
-        metrics.writer_dropped.set_total(sum(s.rows_dropped for s in statuses))
-        for series in (self.node_bots, self.node_followed, self.node_backlog):
-            for labels, _ in series.samples():
-                series.set(0.0, **dict(labels))
-        for status in statuses:
-            if not status.node_id or status.closed:
-                continue
-            node = status.node_id[:12]
-            if status.state == "running":
-                self.node_bots.inc(node=node)
-                self.node_followed.inc(status.num_followed, node=node)
-            self.node_backlog.inc(status.rows_pending, node=node)
 
 
 def connect(settings: Settings) -> bool:
@@ -341,15 +357,18 @@ def connect(settings: Settings) -> bool:
 async def ray_bot_manager(
     settings: Settings, feed: LiveFeed, metrics: Metrics
 ) -> AsyncIterator[BotManager]:
-    """Connected to the cluster for the server's lifetime; every bot stopped at the end."""
+    """Connected to the cluster for the server's lifetime (following the actors a previous
+    server left running); every bot stopped at the end."""
     started = await asyncio.to_thread(connect, settings)  # RAY_MISSING when not installed
     import ray
 
     from bot.launch.actor import BotActor
+    from bot.launch.ray_metrics import RayCollector
 
-    manager = RayBotManager(settings, feed, ray.remote(BotActor))
+    manager = RayBotManager(settings, feed, ray.remote(BotActor), RayCalls())
     remove = metrics.add_collector(RayCollector(manager, metrics))
     try:
+        await manager.adopt()
         yield manager
     finally:
         remove()

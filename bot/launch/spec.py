@@ -36,6 +36,51 @@ class BotSpec:
     started_at: float
     #: Media worker processes inside the actor (1: decode in the actor's own process).
     num_media_workers: int = 1
+    #: Where the server POSTs the bot's lifecycle (the actor never sends it): kept with the
+    #: actor so that a restarted server adopting it goes on sending them.
+    webhook_url: str | None = None
+    webhook_secret: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ScoringFigures:
+    """An incarnation's inference and media figures (``/metrics``); its counters restart with
+    the incarnation (the server carries the dead ones' totals)."""
+
+    crops_scored: int = 0
+    dropped_stale: int = 0
+    dropped_overflow: int = 0
+    dropped_restart: int = 0
+    media_worker_restarts: int = 0
+    #: Of this incarnation's recent frames (0 before any, or without an inference process).
+    latency_p50_s: float = 0.0
+    latency_p95_s: float = 0.0
+    #: The frame-to-state lag histogram: (upper bound, cumulative count), ``inf`` last.
+    lag_buckets: tuple[tuple[float, int], ...] = ()
+    lag_total_s: float = 0.0
+    lag_count: int = 0
+
+    @staticmethod
+    def merged(figures: list[ScoringFigures]) -> ScoringFigures:
+        """Counters and the lag histogram summed; latency the worst (largest) of the parts:
+        quantiles of separate inference processes cannot be summed, and the slowest class is
+        the one an operator must see."""
+        buckets: dict[float, int] = {}
+        for part in figures:
+            for bound, count in part.lag_buckets:
+                buckets[bound] = buckets.get(bound, 0) + count
+        return ScoringFigures(
+            crops_scored=sum(f.crops_scored for f in figures),
+            dropped_stale=sum(f.dropped_stale for f in figures),
+            dropped_overflow=sum(f.dropped_overflow for f in figures),
+            dropped_restart=sum(f.dropped_restart for f in figures),
+            media_worker_restarts=sum(f.media_worker_restarts for f in figures),
+            latency_p50_s=max((f.latency_p50_s for f in figures), default=0.0),
+            latency_p95_s=max((f.latency_p95_s for f in figures), default=0.0),
+            lag_buckets=tuple(sorted(buckets.items())),
+            lag_total_s=sum(f.lag_total_s for f in figures),
+            lag_count=sum(f.lag_count for f in figures),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +109,10 @@ class ActorStatus:
     restarted: bool = False
     #: True once the actor closed its runtime (writer flushed, inference stopped).
     closed: bool = False
+    #: Once it failed or left: the stable code (``bot.outcomes.BotCode``) and its sentence.
+    code: str | None = None
+    message: str | None = None
+    figures: ScoringFigures = field(default_factory=ScoringFigures)
 
     @property
     def finished(self) -> bool:
