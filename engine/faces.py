@@ -69,8 +69,11 @@ class DetectorSettings:
       hit is rare, and 4 neighbours missed 3 % of JAFFE faces at 30 px against 0.6 % for 3.
     - ``roi_margin=0.4``: the re-detection patch is the face box plus 0.4 of its side on each
       side, so a head may move that far between two checks and still be followed.
-    - ``stage="haar"``: the face stage streams use. ``"landmarks"`` finds faces with BlazeFace
-      and reads MediaPipe's face mesh on every frame (``engine.landmarks``: turned faces, head
+    - ``stage="hybrid"``: the face stage streams use (``"haar"`` until the hybrid stage was
+      measured: ≥ Haar's detection rate everywhere in ``benchmarks/face_stage.py``, 2.3–3.2×
+      its CPU per face on a loaded machine, and ``crop_face`` on an alt2-like box, the framing
+      the shipped model learnt; the demo's and the e2e test's alerts hold). ``"haar"``: Haar
+      only, no attention. ``"landmarks"`` finds faces with BlazeFace and reads MediaPipe's face mesh on every frame (``engine.landmarks``: turned faces, head
       pose and eyes in ``FaceCrop.attention``, eye-aligned crops; ~20× the Haar stage's cost).
       ``"hybrid"`` (``engine.landmarks.hybrid``) finds faces with BlazeFace, follows them with
       templates like the Haar stage and reads the mesh once per ``attention_interval_s`` for the
@@ -98,7 +101,7 @@ class DetectorSettings:
     crop_margin: float = DEFAULT_MARGIN
     cascade: str = "haarcascade_frontalface_alt2.xml"
     tracker: TrackerSettings = field(default_factory=TrackerSettings)
-    stage: Literal["haar", "landmarks", "hybrid"] = "haar"
+    stage: Literal["haar", "landmarks", "hybrid"] = "hybrid"
     landmarks: LandmarkSettings = field(default_factory=LandmarkSettings)
     attention_interval_s: float = 1.0
     aligned_crop: bool = False
