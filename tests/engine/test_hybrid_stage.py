@@ -132,7 +132,7 @@ def test_follows_a_face_turned_past_haars_reach(hybrid: FaceDetector, portrait: 
         "the turned face was lost"
     )
     assert all(crop.attention is not None for crop in crops_of(results))
-    haar_stream = FaceDetector().stream("cam")
+    haar_stream = FaceDetector(DetectorSettings(stage="haar")).stream("cam")
     haar_found = [(t, bool(haar_stream.push(frame, t).crops)) for t, frame, _ in results]
     lost = sum(1 for t, seen in haar_found if t >= 4.0 and not seen)
     assert lost >= len(late) // 2  # Haar finds it in at most half of these frames
