@@ -9,8 +9,10 @@
 import { ApiError, download, follow, getBlob, getJson, getToken, sendJson, setToken, takeTokenFromLocation } from "./api.js";
 import { classesView } from "./classes.js";
 import { emptyNote, lanesChart, studentBars, tickLabel, timelineChart } from "./charts.js";
-import { STATES, STATE_LABELS, alertKey, attentionKey, clock, duration, el, legend, meetingTitle, percent, shadeKey, when } from "./dom.js";
+import { ALERT_LABELS, ATTENTION_ALERTS, alertKey, attentionAlertKey, attentionKey, clock, duration, el, meetingTitle, shadeKey, stateLegend, when } from "./dom.js";
+import { liveNow } from "./live.js";
 import { renderMarkdown } from "./markdown.js";
+import { hasAttention, historyTable, shownStates, studentTable } from "./tables.js";
 
 const view = document.getElementById("view");
 const BUCKETS = ["5s", "10s", "30s", "1m", "5m"];
@@ -49,10 +51,6 @@ function failed(error) {
     return;
   }
   show(el("p", { class: "error", role: "alert" }, error.message || String(error)));
-}
-
-function stateBadge(state) {
-  return el("span", { class: `badge ${state}` }, STATE_LABELS[state] || state);
 }
 
 function exportButton(label, path, filename) {
@@ -137,10 +135,10 @@ async function meetingView(id) {
     lanes: el("div", { id: "lanes" }),
     alerts: el("ol", { id: "alerts", class: "alerts" }),
     table: el("div", { id: "students" }),
+    classKey: el("div", { id: "class-key" }),
+    lanesKey: el("div", { id: "lanes-key" }),
   };
-  const liveNow = el("ul", { id: "live-now", class: "live-now", "data-events": 0 });
-  // "12 of 15 visible": students with a usable face now; camera off or no face are not, opted out not counted.
-  const coverage = el("p", { id: "coverage", class: "coverage", title: "Students whose face the bot can read now; a camera that is off or shows no face is not visible; students who opted out are not counted." }, "Visible: waiting for the bot…");
+  const now = liveNow();
 
   function draw() {
     const durationS = ((meeting.ended_at ? new Date(meeting.ended_at) : new Date()) - started) / 1000;
@@ -159,11 +157,19 @@ async function meetingView(id) {
       ...(alerts.alerts.length
         ? alerts.alerts.map((a) =>
             // The time since the start, as on the charts' axes; the clock time beside it.
-            el("li", { class: a.kind }, el("time", { datetime: a.t }, tickLabel((new Date(a.t) - started) / 1000)), el("span", { class: "clock" }, clock(a.t)), " ", a.text, a.delivered ? "" : " (not delivered)"),
+            el("li", { class: a.kind }, el("time", { datetime: a.t }, tickLabel((new Date(a.t) - started) / 1000)), el("span", { class: "clock" }, clock(a.t)), " ", ATTENTION_ALERTS.includes(a.kind) ? el("span", { class: `alert-kind ${a.kind}` }, ALERT_LABELS[a.kind]) : "", a.text, a.delivered ? "" : " (not delivered)"),
           )
         : [el("li", { class: "empty" }, "No alerts.")]),
     );
-    sections.table.replaceChildren(studentTable(summary.students));
+    sections.table.replaceChildren(studentTable(summary.students, { periodS: meeting.sample_period_s, studentHref }));
+    // Keys for what the charts draw: no emotion colours where none was read (the attention
+    // mode), attention keys once a reading or an attention alert exists.
+    const states = shownStates(summary.students);
+    const readings = hasAttention(summary.students);
+    const attentionAlerts = readings || alerts.alerts.some((a) => ATTENTION_ALERTS.includes(a.kind));
+    const emotionAlerts = states.includes("interested") || alerts.alerts.some((a) => !ATTENTION_ALERTS.includes(a.kind));
+    sections.classKey.replaceChildren(stateLegend(states, ...(emotionAlerts ? [alertKey()] : []), ...(attentionAlerts ? [attentionAlertKey()] : [])));
+    sections.lanesKey.replaceChildren(stateLegend(states, shadeKey(states[0] === "no_face" ? "present" : states[0]), ...(readings ? [attentionKey()] : [])));
   }
 
   const heading = el("h1", {}, meetingTitle(meeting), " ", status);
@@ -184,9 +190,9 @@ async function meetingView(id) {
       // The report is a page to keep and print: saved as a file (the token travels in a header).
       el("button", { type: "button", id: "report", title: "One printable HTML page: coverage, the class curve, a lane per student, alerts, the model's limits", onclick: () => download(api(`meetings/${encodeURIComponent(id)}/report`), `report-${id.slice(0, 8)}.html`).catch(failed) }, "Printable report"),
     ),
-    el("section", {}, el("h2", {}, "The class"), legend(alertKey()), sections.timeline),
-    summary.live ? el("section", {}, el("h2", {}, "Right now"), coverage, liveNow) : null,
-    el("section", {}, el("h2", {}, "Each student"), legend(shadeKey(), attentionKey()), sections.lanes),
+    el("section", {}, el("h2", {}, "The class"), sections.classKey, sections.timeline),
+    summary.live ? el("section", {}, el("h2", {}, "Right now"), now.coverage, now.list) : null,
+    el("section", {}, el("h2", {}, "Each student"), sections.lanesKey, sections.lanes),
     el("section", {}, el("h2", {}, "Alerts to the teacher"), sections.alerts),
     el("section", {}, el("h2", {}, "Time per state"), sections.table),
   );
@@ -206,30 +212,10 @@ async function meetingView(id) {
       }
     }, REFRESH_DELAY_MS);
   };
-  const now = new Map();
-  const setNow = (name, state, t) => {
-    let item = now.get(name);
-    if (!item) {
-      item = el("li", { "data-student": name });
-      now.set(name, item);
-      liveNow.append(item);
-    }
-    item.setAttribute("data-state", state);
-    item.replaceChildren(el("span", { class: "name" }, name), " ", stateBadge(state), el("time", {}, clock(new Date(t * 1000).toISOString())));
-  };
   // Events are the bot session's own: sample, state, coverage, alert, joined, left, opt_out, gap, ended.
   const onEvent = (name, data) => {
-    liveNow.setAttribute("data-events", Number(liveNow.getAttribute("data-events")) + 1);
-    if (name === "sample" || name === "state") setNow(data.student, data.state, data.t);
-    else if (name === "coverage") {
-      coverage.replaceChildren(el("strong", {}, `${data.visible} of ${data.total}`), " students visible");
-      coverage.dataset.visible = data.visible;
-      coverage.dataset.total = data.total;
-    }
-    else if (name === "left") now.get(data.student)?.setAttribute("data-state", "left");
-    else if (name === "opt_out") {
-      now.get(data.student)?.remove();
-      now.delete(data.student);
+    if (now.onEvent(name, data)) {
+      // "Right now" took it (sample, state, coverage, left, opt_out).
     } else if (name === "alert") {
       alerts.alerts.push({ t: new Date(data.t * 1000).toISOString(), kind: data.kind, text: data.text, delivered: data.delivered, display_name: data.student });
       draw();
@@ -261,28 +247,6 @@ async function joining(meetingId) {
   return bots.some((bot) => bot.meeting_id === meetingId && ["starting", "running"].includes(bot.state));
 }
 
-function studentTable(students) {
-  if (!students.length) return emptyNote("No students in this meeting.");
-  return el(
-    "table",
-    {},
-    el("thead", {}, el("tr", {}, ["Student", ...STATES.map((s) => STATE_LABELS[s]), "Alerts"].map((h) => el("th", {}, h)))),
-    el(
-      "tbody",
-      {},
-      students.map((s) =>
-        el(
-          "tr",
-          {},
-          el("td", {}, el("a", { href: studentHref(s.display_name) }, s.display_name), s.opted_out ? " (opted out)" : ""),
-          STATES.map((state) => el("td", { class: "number" }, `${duration(s[`seconds_${state}`])} (${percent(s[`share_${state}`])})`)),
-          el("td", { class: "number" }, s.num_alerts),
-        ),
-      ),
-    ),
-  );
-}
-
 // -- one student --------------------------------------------------------------------------
 
 async function studentView(name) {
@@ -294,27 +258,9 @@ async function studentView(name) {
   show(
     el("h1", {}, name),
     el("p", { class: "meta" }, plural(entries.length, "meeting")),
-    legend(),
+    stateLegend(shownStates(entries.map((e) => e.student))),
     entries.length ? studentBars(entries) : emptyNote("No meetings in this period."),
-    el(
-      "table",
-      {},
-      el("thead", {}, el("tr", {}, ["Meeting", "Teacher", ...STATES.map((s) => STATE_LABELS[s]), "Alerts"].map((h) => el("th", {}, h)))),
-      el(
-        "tbody",
-        {},
-        entries.map(({ meeting, student, href, label }) =>
-          el(
-            "tr",
-            {},
-            el("td", {}, el("a", { href }, label)),
-            el("td", {}, meeting.teacher || "–"),
-            STATES.map((state) => el("td", { class: "number" }, duration(student[`seconds_${state}`]))),
-            el("td", { class: "number" }, student.num_alerts),
-          ),
-        ),
-      ),
-    ),
+    historyTable(entries),
     el("p", {}, exportButton("Export CSV", api(`students/${encodeURIComponent(name)}/history?format=csv`), "student.csv")),
   );
 }

@@ -53,24 +53,39 @@ export function clock(iso) {
 
 // The state colours, then any further keys (each an array of nodes and text).
 export function legend(...keys) {
+  return stateLegend(STATES, ...keys);
+}
+
+// The colours of `states` only (a page shows no key for a state it cannot draw), then the keys.
+export function stateLegend(states, ...keys) {
   return el(
     "ul",
     { class: "legend" },
-    STATES.map((state) => el("li", {}, el("span", { class: `swatch ${state}` }), STATE_LABELS[state])),
+    states.map((state) => el("li", { "data-state": state }, el("span", { class: `swatch ${state}` }), STATE_LABELS[state])),
     keys.map((key) => el("li", {}, key)),
   );
 }
 
+// Alert kinds about attention (head turned away, eyes closed): their own colour and key.
+export const ATTENTION_ALERTS = ["looked_away", "eyes_closed"];
+export const ALERT_LABELS = { looked_away: "looked away", eyes_closed: "eyes closed" };
+
+const alertMark = (kind) =>
+  svg("svg", { class: "key-mark", viewBox: "0 0 10 8", width: 12, height: 10, "aria-hidden": "true" }, svg("path", { class: `alert-mark ${kind}`, d: "M0,0 L10,0 L5,8 Z" }));
+
 // The class chart's alert markers: the same triangle as in the chart.
 export function alertKey() {
-  const mark = (kind) =>
-    svg("svg", { class: "key-mark", viewBox: "0 0 10 8", width: 12, height: 10, "aria-hidden": "true" }, svg("path", { class: `alert-mark ${kind}`, d: "M0,0 L10,0 L5,8 Z" }));
-  return [mark("confused"), mark("bored"), "alert to the teacher (confusion, boredom; point at it for its text)"];
+  return [alertMark("confused"), alertMark("bored"), "alert to the teacher (confusion, boredom; point at it for its text)"];
+}
+
+// The attention alerts' markers and list tags.
+export function attentionAlertKey() {
+  return [alertMark("looked_away"), alertMark("eyes_closed"), "attention alert to the teacher (looked away, eyes closed; point at it for its text)"];
 }
 
 // The lanes' shading: a bucket's colour is stronger the more of it the state filled.
-export function shadeKey() {
-  return [el("span", { class: "swatch interested light" }), el("span", { class: "swatch interested" }), "lighter: the state held for less of the interval"];
+export function shadeKey(state = "interested") {
+  return [el("span", { class: `swatch ${state} light` }), el("span", { class: `swatch ${state}` }), "lighter: the state held for less of the interval"];
 }
 
 // The lanes' attention stripes: head turned away along the top, eyes closed along the bottom.
