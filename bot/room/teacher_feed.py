@@ -30,9 +30,52 @@ FindMeeting = Callable[[str], str | None]
 Subscribe = Callable[[str], AsyncIterator[dict[str, Any]]]
 
 
-def badge_message(member_id: str | None, student: str, state: str, t: float) -> dict[str, Any]:
-    """A student's state now; ``id``: the room member whose tile shows them (``None``: unknown)."""
-    return {"type": "badge", "id": member_id, "student": student, "state": state, "t": t}
+def badge_message(
+    member_id: str | None,
+    student: str,
+    state: str,
+    t: float,
+    *,
+    looking_away: bool = False,
+    eyes_closed: bool = False,
+) -> dict[str, Any]:
+    """A student's state now; ``id``: the room member whose tile shows them (``None``: unknown);
+    ``looking_away`` / ``eyes_closed``: the head is turned away / the eyes are closed now (the
+    landmark face stage's reading; always False without one)."""
+    return {
+        "type": "badge",
+        "id": member_id,
+        "student": student,
+        "state": state,
+        "t": t,
+        "looking_away": looking_away,
+        "eyes_closed": eyes_closed,
+    }
+
+
+def attention_flags(
+    event: dict[str, Any], state: str, last: dict[str, Any] | None
+) -> dict[str, bool]:
+    """Looking away / eyes closed after ``event``: a sample says it with its ``attention``
+    object (none: no reading, neither), a state change carries none and keeps the last flags;
+    without a face there is neither. A run counts until it ends (``*_s`` > 0), as ``!status``
+    counts it, so a blink-length break does not flicker the marker."""
+    if state == "no_face":
+        return {"looking_away": False, "eyes_closed": False}
+    if event.get("type") != "sample":
+        return {key: bool(last and last.get(key)) for key in ("looking_away", "eyes_closed")}
+    reading = event.get("attention")
+    if not isinstance(reading, dict):
+        return {"looking_away": False, "eyes_closed": False}
+
+    def seconds(key: str) -> float:
+        value = reading.get(key)
+        return float(value) if isinstance(value, int | float) else 0.0
+
+    return {
+        "looking_away": reading.get("looking_away") is True or seconds("looking_away_s") > 0,
+        "eyes_closed": reading.get("eyes_open") is False or seconds("eyes_closed_s") > 0,
+    }
 
 
 def coverage_message(visible: int, total: int, t: float) -> dict[str, Any]:
@@ -104,8 +147,14 @@ class TeacherFeed:
         if kind in ("sample", "state") and isinstance(event.get("student"), str):
             label, state = event["student"], str(event.get("state"))
             last = self.badges.get(label)
-            if last is None or last["state"] != state:
-                message = badge_message(self._member_of(label), label, state, event.get("t", 0))
+            flags = attention_flags(event, state, last)
+            if (
+                last is None
+                or last["state"] != state
+                or any(last[k] != v for k, v in flags.items())
+            ):
+                member = self._member_of(label)
+                message = badge_message(member, label, state, event.get("t", 0), **flags)
                 self.badges[label] = message
         elif kind in ("left", "opt_out") and isinstance(event.get("student"), str):
             self.badges.pop(event["student"], None)

@@ -194,9 +194,12 @@ function attachTile(mid, track) {
   const badge = document.createElement("span");
   badge.className = "state-badge";
   badge.hidden = true;
-  figure.append(video, badge, caption);
+  // Beside the badge: "looking away" / "eyes closed" while the live feed says so (teacher only).
+  const attention = document.createElement("span");
+  attention.className = "attention-marks";
+  figure.append(video, badge, attention, caption);
   $("tiles").append(figure);
-  const view = {figure, video, caption, badge};
+  const view = {figure, video, caption, badge, attention};
   tileViews.set(mid, view);
   showTile(mid, view);
 }
@@ -211,6 +214,14 @@ function showTile(mid, view) {
   view.badge.className = "state-badge" + (badge ? " " + badge.state : "");
   view.badge.textContent = badge ? badge.state.replace("_", " ") : "";
   view.figure.dataset.state = badge ? badge.state : "";
+  const marks = badge ? ["looking_away", "eyes_closed"].filter((key) => badge[key] === true) : [];
+  view.figure.dataset.attention = marks.join(" ");
+  view.attention.replaceChildren(...marks.map((key) => {
+    const mark = document.createElement("span");
+    mark.className = `attention-mark ${key}`;
+    mark.textContent = key === "looking_away" ? "looking away" : "eyes closed";
+    return mark;
+  }));
 }
 
 function showTiles(tiles) {
