@@ -4,7 +4,7 @@ stable code of ``bot.outcomes``. Reads the session's live feed (events flow one 
 the end comes from the bot's task itself, which is what finishes.
 
 Wherever the bot runs: a ``LifecycleBot`` is what the lifecycle reads of it — ``RuntimeBot`` for
-a bot of this process's runtime, ``bot.launch.ray_manager.RemoteBot`` for a Ray actor (whose
+a bot of this process's runtime, ``bot.launch.remote_bot.RemoteBot`` for a Ray actor (whose
 events the server relays into its feed). A bot that was restarted elsewhere and rejoined (a
 ``gap`` event with ``reason: restart``) is announced as ``bot.in_meeting`` again, with the code
 ``restarted`` and the gap in ``data``."""
