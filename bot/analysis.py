@@ -167,7 +167,7 @@ class RemoteParticipantAnalysis(_Analysis):
         on_absent: AbsentHandler,
         fps: float = 5.0,
         on_frame: FrameHandler | None = None,
-        stage: str = "haar",
+        stage: str = "hybrid",
     ) -> None:
         """``stage``: the face stage the worker runs (``engine.faces.DetectorSettings.stage``)."""
         self.source = source

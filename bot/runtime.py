@@ -137,7 +137,7 @@ class BotRuntime:
         #: (a runtime assembled by hand, as some tests do, starts no process of its own).
         self._entered = False
         self.detector = FaceDetector()
-        self._detectors = {"haar": self.detector}
+        self._detectors: dict[str, FaceDetector] = {self.detector.settings.stage: self.detector}
         if num_media_workers is None:
             num_media_workers = num_media_workers_from_env()
         if num_media_workers < 1:

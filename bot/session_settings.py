@@ -43,9 +43,11 @@ ATTENTION_NOTICE = (
 #: attention signals when the face stage reads them. ``attention``: head direction and eye
 #: closure only — no emotion model is loaded or run (EU AI Act, Article 5(1)(f)).
 MODES = ("engagement", "attention")
-#: The face stage each mode runs (``engine.faces.DetectorSettings.stage``): attention needs
-#: landmarks; engagement keeps the Haar stage the shipped model was evaluated on.
-FACE_STAGES = {"engagement": "haar", "attention": "landmarks"}
+#: The face stage each mode runs (``engine.faces.DetectorSettings.stage``). Both run the hybrid
+#: stage: BlazeFace (Haar for small faces) finds faces, templates follow them, the face mesh reads
+#: each once a second (attention) — so crops keep the Haar framing the shipped model was
+#: evaluated on, and attention costs ~1 mesh read per student-second instead of one per frame.
+FACE_STAGES = {"engagement": "hybrid", "attention": "hybrid"}
 
 
 def check_mode(mode: object, name: str = "mode") -> str:

@@ -51,14 +51,14 @@ class Unsubscribe:
 @dataclass(frozen=True, slots=True)
 class Analyse:
     """Start (``fps`` > 0) or stop (``fps`` None) analysing one feed; ``name`` labels its logs;
-    ``stage`` is the face stage (``engine.faces.DetectorSettings.stage``: the ``attention`` mode
-    needs ``"landmarks"`` for head pose and eyes)."""
+    ``stage`` is the face stage (``engine.faces.DetectorSettings.stage``; ``bot.session_settings.
+    FACE_STAGES`` says which each mode runs)."""
 
     link_id: int
     feed_id: int
     name: str
     fps: float | None
-    stage: str = "haar"
+    stage: str = "hybrid"
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,7 +58,7 @@ class RemoteVideo:
     def closed(self) -> bool:
         return self._closed
 
-    def start(self, label: str, fps: float, stage: str = "haar") -> None:
+    def start(self, label: str, fps: float, stage: str = "hybrid") -> None:
         self.wanted = (label, fps, stage)
         self._control(label, fps, stage)
 

@@ -30,7 +30,7 @@ async def test_attention_and_the_stage_cross_the_wire() -> None:
     assert np.array_equal(found.frame.crops[0].crop, crop.crop)
     analyse = await _round_trip(Analyse(1, 2, "Ana", 5.0, "landmarks"))
     assert analyse == Analyse(1, 2, "Ana", 5.0, "landmarks")
-    assert Analyse(1, 2, "Ana", 5.0).stage == "haar"  # what engagement bots ask for
+    assert Analyse(1, 2, "Ana", 5.0).stage == "hybrid"  # what both modes ask for by default
 
 
 def test_remote_video_asks_for_its_stage_and_keeps_it_for_a_restart() -> None:

@@ -101,16 +101,17 @@ def test_the_mode_is_checked_and_sets_what_is_analysed() -> None:
     attention = session_settings("T", {"mode": "attention"})
     assert (attention.mode, attention.face_stage, attention.notice) == (
         "attention",
-        "landmarks",
+        "hybrid",  # the mesh once a second: head pose and eyes without a read per frame
         ATTENTION_NOTICE,
     )
     assert attention.alerts.alert_emotions is False  # attention alerts only
     engagement = session_settings("T", {})
-    assert (engagement.mode, engagement.notice, engagement.alerts.alert_emotions) == (
-        "engagement",
-        NOTICE,
-        True,
-    )
+    assert (
+        engagement.mode,
+        engagement.face_stage,
+        engagement.notice,
+        engagement.alerts.alert_emotions,
+    ) == ("engagement", "hybrid", NOTICE, True)
     for bad in ("emotion", "", 1, None):
         with pytest.raises(OptionError) as raised:
             session_settings("T", {"mode": bad})
