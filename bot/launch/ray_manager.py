@@ -35,7 +35,7 @@ from bot.live import LiveFeed
 from bot.outcomes import BotCode
 from bot.settings import Settings
 from bot.web.bot_lifecycle import BotLifecycle
-from bot.web.bots import BotInfo, BotManager, BotsUnavailableError, Webhook
+from bot.web.bots import BotInfo, BotManager, BotsUnavailableError, Webhook, WebhookDeliveries
 from bot.web.metrics import Metrics
 from bot.web.webhooks import WebhookSender
 from storage import new_meeting_id
@@ -97,6 +97,7 @@ class RayBotManager:
         self._lock = asyncio.Lock()
         #: Counters of the bots forgotten (pruned): ``/metrics`` totals never go down.
         self.retired = ScoringFigures()
+        self._retired_deliveries = WebhookDeliveries()
 
     async def start(
         self,
@@ -262,6 +263,11 @@ class RayBotManager:
     def bots(self) -> builtins.list[RemoteBot]:
         return list(self._bots.values())
 
+    def webhook_totals(self) -> WebhookDeliveries:
+        """Every bot's webhook deliveries by this server, forgotten bots included."""
+        parts = [self._retired_deliveries, *(bot.deliveries() for bot in self._bots.values())]
+        return _summed([part for part in parts if part is not None])
+
     # -- relaying -------------------------------------------------------------------------
 
     async def _follow(self, bot: RemoteBot) -> None:
@@ -331,8 +337,20 @@ class RayBotManager:
         gone = finished[: max(0, len(finished) - MAX_FINISHED_BOTS)]
         if gone:
             self.retired = ScoringFigures.merged([self.retired, *(bot.figures() for bot in gone)])
+            deliveries = [bot.deliveries() for bot in gone]
+            self._retired_deliveries = _summed(
+                [self._retired_deliveries, *(part for part in deliveries if part is not None)]
+            )
         for bot in gone:
             del self._bots[bot.spec.bot_id]
+
+
+def _summed(parts: builtins.list[WebhookDeliveries]) -> WebhookDeliveries:
+    return WebhookDeliveries(
+        delivered=sum(part.delivered for part in parts),
+        failed=sum(part.failed for part in parts),
+        dropped=sum(part.dropped for part in parts),
+    )
 
 
 def connect(settings: Settings) -> bool:

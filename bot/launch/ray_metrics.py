@@ -56,6 +56,10 @@ class RayCollector:
         metrics.video_frames_analysed.set_total(sum(s.num_frames_analysed for s in statuses))
         metrics.writer_backlog.set(sum(s.rows_pending for s in statuses if not s.closed))
         metrics.writer_dropped.set_total(sum(s.rows_dropped for s in statuses))
+        webhooks = self.manager.webhook_totals()
+        metrics.webhook_delivered.set_total(webhooks.delivered)
+        metrics.webhook_failed.set_total(webhooks.failed)
+        metrics.webhook_dropped.set_total(webhooks.dropped)
         self._scoring(
             metrics, ScoringFigures.merged([self.manager.retired, *(b.figures() for b in bots)])
         )

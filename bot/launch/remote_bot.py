@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.launch.spec import ActorStatus, BotSpec, ScoringFigures
 from bot.outcomes import BotCode, end_outcome
-from bot.web.bots import BotInfo, BotState
+from bot.web.bots import BotInfo, BotState, WebhookDeliveries
 
 if TYPE_CHECKING:
     from bot.web.bot_lifecycle import BotLifecycle
@@ -107,7 +107,15 @@ class RemoteBot:
             code=None if outcome is None else outcome[1],
             message=None if outcome is None else outcome[2],
             webhook_url=self.spec.webhook_url,
+            webhook=self.deliveries(),
         )
+
+    def deliveries(self) -> WebhookDeliveries | None:
+        """How this server's deliveries of its webhooks went (``None``: no webhook)."""
+        if self.lifecycle is None:
+            return None
+        stats = self.lifecycle.sender.stats
+        return WebhookDeliveries(stats.delivered, stats.failed, stats.dropped)
 
     def new_incarnation(self, status: ActorStatus) -> None:
         """Ray restarted the actor: the dead incarnation's counters are carried over."""

@@ -104,6 +104,12 @@ async def test_a_ray_bot_sends_signed_webhooks_with_its_restart(
     assert ended["message"] == "Left."
     final = manager.get(info.bot_id)
     assert final is not None and (final.code, final.state.value) == ("stopped", "ended")
+    # Delivery figures as for a local bot: per bot in the API, totals in /metrics.
+    assert final.webhook is not None
+    assert (final.webhook.delivered, final.webhook.failed, final.webhook.dropped) == (5, 0, 0)
+    metrics = Metrics()
+    metrics.add_collector(RayCollector(manager, metrics))
+    assert _value(metrics.render(), "classpulse_webhook_events_delivered_total") == 5
     assert actor.stopped_with == "asked to leave" and set(cluster.killed) == {info.bot_id}
 
 
