@@ -325,7 +325,10 @@ def component_schemas() -> dict[str, dict[str, Any]]:
                 "pattern": "^[hH][tT][tT][pP][sS]?://",
                 "maxLength": 2000,
                 "description": "An http(s) URL that receives the bot's signed lifecycle events "
-                "(bot.joining, bot.in_meeting, bot.alert, bot.ended, bot.failed).",
+                "(bot.joining, bot.in_meeting, bot.alert, bot.ended, bot.failed), with "
+                "either launcher. bot.in_meeting has the code in_meeting, or restarted when the "
+                "bot's Ray actor died, was restarted and rejoined (data.gap_s: seconds not "
+                "analysed).",
             },
         },
         "required": ["meeting_url", "teacher"],
