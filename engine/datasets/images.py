@@ -1,7 +1,7 @@
-"""Reading face photos from disk: decode gray, find the face with the live detector, crop to 48×48.
+"""Reading face photos from disk: decode gray, find the face with the live face stage, crop to 48×48.
 
-A photo's face goes through the same ``FaceDetector.detect`` and ``crop_face`` (same cascade,
-settings and margin) as a face in a meeting, so training, evaluation and the bot see the same
+A photo goes through a fresh stream of the live ``FaceDetector`` (its default stage, settings and
+margin) as the first frame of a camera would, so training, evaluation and the bot see the same
 framing: a model scored on crops made another way would be scored on something the bot never sees.
 """
 
@@ -16,16 +16,15 @@ import numpy as np
 from tqdm import tqdm
 
 from engine.datasets.base import EMOTIONS, FaceDataset
-from engine.faces import DetectorSettings, FaceDetector
+from engine.faces import FaceDetector
 from engine.preprocess import crop_face
 from engine.types import FACE_SIZE, Box
 
 
 @lru_cache(maxsize=1)
 def live_detector() -> FaceDetector:
-    """The bot's detector settings for whole photos (one per process): ``detect`` is the full
-    Haar pass of the live path, so the landmark networks are not loaded."""
-    return FaceDetector(DetectorSettings(stage="haar"))
+    """The bot's detector with its default settings (one per process)."""
+    return FaceDetector()
 
 
 def read_gray(path: Path) -> np.ndarray:
@@ -44,10 +43,20 @@ class PhotoFace:
     crop: np.ndarray
 
 
+def live_face(gray: np.ndarray) -> tuple[Box, np.ndarray] | None:
+    """The largest face the live stage finds in a whole photo, seen as a camera's first frame:
+    its box and the live crop; ``None`` when it finds no face."""
+    crops = live_detector().stream("photo").push(gray, 0.0).crops
+    if not crops:
+        return None
+    largest = max(crops, key=lambda c: c.box.area)
+    return largest.box, largest.crop
+
+
 def find_face(gray: np.ndarray) -> Box | None:
-    """The largest face the live detector finds in a whole photo, or ``None``."""
-    boxes = live_detector().detect(gray)
-    return max(boxes, key=lambda b: b.area) if boxes else None
+    """The largest face the live stage finds in a whole photo, or ``None``."""
+    found = live_face(gray)
+    return None if found is None else found[0]
 
 
 def photo_face(gray: np.ndarray) -> PhotoFace:
@@ -59,9 +68,9 @@ def photo_face(gray: np.ndarray) -> PhotoFace:
     if max(height, width) <= 2 * FACE_SIZE:
         crop = cv2.resize(gray, (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA)
         return PhotoFace(gray, Box(0, 0, width, height), crop)
-    box = find_face(gray)
-    if box is not None:
-        return PhotoFace(gray, box, crop_face(gray, box))
+    found = live_face(gray)
+    if found is not None:
+        return PhotoFace(gray, *found)
     side = min(height, width)
     centre = Box((width - side) // 2, (height - side) // 2, side, side)
     return PhotoFace(gray, None, crop_face(gray, centre, margin=0.0))
