@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from bot.commands import HELP_TEXT, Command, parse_command
 from bot.meetings.protocol import ChatReceived
-
-if TYPE_CHECKING:
-    from bot.session import MeetingSession
+from bot.session_ports import CommandedSession
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +23,7 @@ class ChatCommands:
     participant, never a name) and ``!claim CODE`` (whispered). Others' commands are ignored
     silently: a student typing ``!leave`` gets no reply, the class no noise."""
 
-    def __init__(self, session: MeetingSession) -> None:
+    def __init__(self, session: CommandedSession) -> None:
         self.session = session
 
     async def handle(self, event: ChatReceived) -> None:

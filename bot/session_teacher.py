@@ -10,15 +10,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from bot.alerts import Alert
 from bot.meetings.protocol import Participant
+from bot.session_ports import SessionVoice
 from bot.teacher import ClaimOutcome, ClaimSettings, TeacherBinding
 from storage import AlertRaised
-
-if TYPE_CHECKING:
-    from bot.session import MeetingSession
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +38,7 @@ class TeacherDesk:
 
     def __init__(
         self,
-        session: MeetingSession,
+        session: SessionVoice,
         code: str,
         on_claimed: Callable[[Participant], Awaitable[None]],
         settings: ClaimSettings | None = None,

@@ -12,7 +12,7 @@ import argparse
 import math
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,8 @@ from engine.faces import STAGES, DetectorSettings, FaceDetector, FrameSampler, g
 from engine.inference import InferenceSettings
 from engine.inference_client import InferenceClient
 from engine.states import StateSettings, StateTracker
-from engine.types import EngagementState, InferenceStats, PersonAbsent, Scores, StateChange
+from engine.timeline import AnalysisResult, Segment, write_outputs
+from engine.types import PersonAbsent, Scores, StateChange
 
 #: Consecutive undecodable packets after which a file is treated as unreadable from there on.
 _MAX_BAD_PACKETS = 100
@@ -33,34 +34,6 @@ MAX_FRAME_PIXELS = 3840 * 2160
 
 class AnalysisError(Exception):
     """The video cannot be analysed (unreadable, no video stream, no decodable frame)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Segment:
-    """A stretch of time (seconds) during which a person stayed in one state."""
-
-    person_id: str
-    state: EngagementState
-    start_s: float
-    end_s: float
-    #: The smoothed probability when the state was entered (1.0 for ``no_face``).
-    confidence: float
-
-
-@dataclass(frozen=True)
-class AnalysisResult:
-    video: Path
-    duration_s: float
-    num_decoded: int
-    num_analysed: int
-    num_bad_packets: int
-    persons: tuple[str, ...]
-    changes: tuple[StateChange, ...]
-    segments: tuple[Segment, ...]
-    scores: tuple[Scores, ...]
-    stats: InferenceStats
-    #: Written files by kind: ``csv``, ``json``, ``png``, ``scores``.
-    outputs: dict[str, Path] = field(default_factory=dict)
 
 
 def analyze_video(
@@ -227,8 +200,6 @@ def _run(
         client.stats(),
     )
     if out_dir is not None:
-        from engine.timeline import write_outputs  # matplotlib only when files are wanted
-
         result.outputs.update(write_outputs(result, Path(out_dir)))
     return result
 

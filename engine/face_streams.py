@@ -15,7 +15,7 @@ from engine.tracking import FaceTracker, TrackerUpdate
 from engine.types import Box, FaceCrop, PersonAbsent
 
 if TYPE_CHECKING:
-    from engine.faces import FaceDetector
+    from engine.face_settings import HaarSearch
 
 
 class FaceStream:
@@ -27,7 +27,7 @@ class FaceStream:
     between, faces are followed by template matching, which also notices a face that went away.
     """
 
-    def __init__(self, detector: FaceDetector, source_id: str) -> None:
+    def __init__(self, detector: HaarSearch, source_id: str) -> None:
         self.detector = detector
         self.source_id = source_id
         self.tracker = FaceTracker(detector.settings.tracker)

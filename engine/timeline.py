@@ -1,17 +1,43 @@
-"""Timeline files of an analysis: segments per person as CSV and JSON, scores as CSV, a PNG plot."""
+"""An offline analysis's result and its timeline files: segments per person as CSV and JSON, scores
+as CSV, a PNG plot (matplotlib is imported only to draw it)."""
 
 from __future__ import annotations
 
 import csv
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from engine.types import CLASSES, EngagementState
+from engine.types import CLASSES, EngagementState, InferenceStats, Scores, StateChange
 
-if TYPE_CHECKING:
-    from engine.analyze import AnalysisResult
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A stretch of time (seconds) during which a person stayed in one state."""
+
+    person_id: str
+    state: EngagementState
+    start_s: float
+    end_s: float
+    #: The smoothed probability when the state was entered (1.0 for ``no_face``).
+    confidence: float
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    video: Path
+    duration_s: float
+    num_decoded: int
+    num_analysed: int
+    num_bad_packets: int
+    persons: tuple[str, ...]
+    changes: tuple[StateChange, ...]
+    segments: tuple[Segment, ...]
+    scores: tuple[Scores, ...]
+    stats: InferenceStats
+    #: Written files by kind: ``csv``, ``json``, ``png``, ``scores``.
+    outputs: dict[str, Path] = field(default_factory=dict)
+
 
 STATE_COLOURS = {
     EngagementState.INTERESTED: "#2ca02c",

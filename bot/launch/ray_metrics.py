@@ -14,20 +14,30 @@ processes cannot be added, and the slowest class is the one to see.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from bot.launch.remote_bot import RemoteBot
 from bot.launch.spec import ScoringFigures
+from bot.web.bots import WebhookDeliveries
 from bot.web.metrics import Gauge, Metrics
 
-if TYPE_CHECKING:
-    from bot.launch.ray_manager import RayBotManager
+
+class RelayedBots(Protocol):
+    """What the collector reads of ``bot.launch.ray_manager.RayBotManager`` (which builds it)."""
+
+    @property
+    def retired(self) -> ScoringFigures: ...
+
+    def bots(self) -> list[RemoteBot]: ...
+
+    def webhook_totals(self) -> WebhookDeliveries: ...
 
 
 class RayCollector:
     """Copies the relayed figures into ``Metrics`` at scrape time; the crops-scored rate is
     measured between two scrapes, as the local collector does."""
 
-    def __init__(self, manager: RayBotManager, metrics: Metrics) -> None:
+    def __init__(self, manager: RelayedBots, metrics: Metrics) -> None:
         self.manager = manager
         self._last: tuple[float, int] | None = None
         self.node_bots = Gauge(

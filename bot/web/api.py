@@ -12,18 +12,18 @@ import io
 import json
 import logging
 import unicodedata
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from aiohttp import web
 
-from bot.web import openapi, schemas
+from bot.web import api_bots, api_report, api_rooms, openapi, schemas
 from bot.web.bots import bot_json, live_meeting_ids
 from bot.web.errors import ApiError, bad_request, not_found
-from bot.web.keys import BOTS, CLOSING, SETTINGS, STORAGE
+from bot.web.inputs import check_text, in_thread, only_params, parse_field
+from bot.web.keys import BOTS, CLOSING, SETTINGS
 from bot.web.params import parse_duration, parse_time
-from storage import StudentLane, UnknownMeetingError, UnknownStudentError, write_csv
+from storage import StudentLane, write_csv
 from storage.export import to_jsonable
 
 logger = logging.getLogger(__name__)
@@ -44,8 +44,6 @@ REPORT_SUFFIXES = {
 
 
 def setup_routes(app: web.Application) -> None:
-    from bot.web import api_bots, api_report, api_rooms  # they use this module's helpers
-
     app.router.add_get("/api/openapi.json", get_openapi)
     app.router.add_get("/api/meetings", list_meetings)
     app.router.add_get("/api/meetings/{meeting_id}", get_meeting)
@@ -73,74 +71,72 @@ async def get_openapi(request: web.Request) -> web.Response:
 
 async def list_meetings(request: web.Request) -> web.Response:
     query = request.query
-    _only(query, {"since", "until", "teacher", "room", "platform", "format"})
+    only_params(query, {"since", "until", "teacher", "room", "platform", "format"})
     filters: dict[str, Any] = _time_window(query)
     for name in ("teacher", "room", "platform"):
         if name in query:
-            filters[name] = unicodedata.normalize("NFC", _text(query[name], name))
-    meetings = await _in_thread(request, lambda storage: storage.meetings(**filters))
+            filters[name] = unicodedata.normalize("NFC", check_text(query[name], name))
+    meetings = await in_thread(request, lambda storage: storage.meetings(**filters))
     return _answer(request, {"meetings": meetings}, meetings)
 
 
 async def get_meeting(request: web.Request) -> web.Response:
-    _only(request.query, {"format"})
+    only_params(request.query, {"format"})
     meeting_id = request.match_info["meeting_id"]
-    summary = await _in_thread(request, lambda storage: storage.meeting_summary(meeting_id))
+    summary = await in_thread(request, lambda storage: storage.meeting_summary(meeting_id))
     page = to_jsonable(summary)
     page["live"] = meeting_id in live_meeting_ids(request.app[BOTS])
     return _answer(request, page, summary)
 
 
 async def get_timeline(request: web.Request) -> web.Response:
-    _only(request.query, {"bucket", "format"})
+    only_params(request.query, {"bucket", "format"})
     meeting_id = request.match_info["meeting_id"]
     bucket_s = _bucket(request)
-    buckets = await _in_thread(
-        request, lambda storage: storage.class_timeline(meeting_id, bucket_s)
-    )
+    buckets = await in_thread(request, lambda storage: storage.class_timeline(meeting_id, bucket_s))
     return _answer(
         request, {"meeting_id": meeting_id, "bucket_s": bucket_s, "buckets": buckets}, buckets
     )
 
 
 async def get_student_lanes(request: web.Request) -> web.Response:
-    _only(request.query, {"bucket", "format"})
+    only_params(request.query, {"bucket", "format"})
     meeting_id = request.match_info["meeting_id"]
     bucket_s = _bucket(request)
 
     def lanes(storage: Any) -> list[StudentLane]:
         return storage.student_lanes(meeting_id, bucket_s)
 
-    students = await _in_thread(request, lanes)
+    students = await in_thread(request, lanes)
     return _answer(
         request, {"meeting_id": meeting_id, "bucket_s": bucket_s, "students": students}, students
     )
 
 
 async def get_alerts(request: web.Request) -> web.Response:
-    _only(request.query, {"format"})
+    only_params(request.query, {"format"})
     meeting_id = request.match_info["meeting_id"]
-    alerts = await _in_thread(request, lambda storage: storage.alerts(meeting_id))
+    alerts = await in_thread(request, lambda storage: storage.alerts(meeting_id))
     return _answer(request, {"meeting_id": meeting_id, "alerts": alerts}, alerts)
 
 
 async def get_student_history(request: web.Request) -> web.Response:
     query = request.query
-    _only(query, {"since", "until", "format"})
-    name = unicodedata.normalize("NFC", _text(request.match_info["name"], "name"))
+    only_params(query, {"since", "until", "format"})
+    name = unicodedata.normalize("NFC", check_text(request.match_info["name"], "name"))
     window = _time_window(query)
-    meetings = await _in_thread(request, lambda storage: storage.student_history(name, **window))
+    meetings = await in_thread(request, lambda storage: storage.student_history(name, **window))
     return _answer(request, {"display_name": name, "meetings": meetings}, meetings)
 
 
 async def follow_meeting(request: web.Request) -> web.StreamResponse:
     """Server-sent events from the meeting's live feed until the bot leaves, the client goes or
     the server shuts down. Each event is ``event: <type>`` and ``data: <the session's dict>``."""
-    _only(request.query, set())
+    only_params(request.query, set())
     meeting_id = request.match_info["meeting_id"]
     bots = request.app[BOTS]
     if meeting_id not in live_meeting_ids(bots):
-        await _in_thread(request, lambda storage: storage.meeting(meeting_id))  # 404 when unknown
+        await in_thread(request, lambda storage: storage.meeting(meeting_id))  # 404 when unknown
         raise ApiError(
             409,
             f"Expected a meeting with a bot in it now. Received: {meeting_id!r}, which has none",
@@ -207,7 +203,7 @@ async def _send(response: web.StreamResponse, name: str, payload: dict[str, Any]
 
 
 async def get_model_report(request: web.Request) -> web.Response:
-    _only(request.query, set())
+    only_params(request.query, set())
     folder = request.app[SETTINGS].model_report_dir
     files = await asyncio.to_thread(_report_files, folder)
     report_path = next((path for path in files if path.name == "report.md"), None)
@@ -224,7 +220,7 @@ async def get_model_report(request: web.Request) -> web.Response:
 
 
 async def get_model_file(request: web.Request) -> web.StreamResponse:
-    _only(request.query, set())
+    only_params(request.query, set())
     name = request.match_info["name"]
     files = await asyncio.to_thread(_report_files, request.app[SETTINGS].model_report_dir)
     found = next((path for path in files if path.name == name), None)
@@ -241,20 +237,6 @@ def _report_files(folder: Path | None) -> list[Path]:
 
 
 # -- pieces -------------------------------------------------------------------------------
-
-
-async def _in_thread(request: web.Request, read: Callable[[Any], T]) -> T:
-    """Runs a storage read off the event loop; unknown ids become 404, bad values 400."""
-    storage = request.app[STORAGE]
-    meeting_id = request.match_info.get("meeting_id", "")
-    if "\x00" in meeting_id or len(meeting_id) > 64:  # no stored meeting has such an id
-        raise not_found(f"Expected the id of a stored meeting. Received: {meeting_id[:80]!r}")
-    try:
-        return await asyncio.to_thread(read, storage)
-    except (UnknownMeetingError, UnknownStudentError) as error:
-        raise not_found(str(error)) from None
-    except ValueError as error:
-        raise bad_request(str(error)) from None
 
 
 def _answer(request: web.Request, body: Any, rows: Any) -> web.Response:
@@ -288,47 +270,19 @@ def _safe_filename(name: str) -> str:
     return "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in name)[:120]
 
 
-def _only(query: Any, allowed: set[str]) -> None:
-    unknown = sorted(set(query) - allowed)
-    if unknown:
-        expected = f"only the parameters {sorted(allowed)}" if allowed else "no query parameters"
-        raise bad_request(f"Expected {expected}. Received unknown: {unknown}")
-    repeated = sorted(key for key in set(query) if len(query.getall(key)) > 1)
-    if repeated:
-        raise bad_request(f"Expected each parameter once. Received repeated: {repeated}")
-
-
-def _read(parse: Callable[[], T], field: str) -> T:
-    try:
-        return parse()
-    except ValueError as error:
-        raise bad_request(str(error), field=field) from None
-
-
 def _time_window(query: Any) -> dict[str, Any]:
     """``since`` / ``until`` query parameters as datetimes (400 naming the bad one)."""
     window: dict[str, Any] = {}
     for name in ("since", "until"):
         if name in query:
             text = query[name]
-            window[name] = _read(lambda: parse_time(text, name=name), name)  # noqa: B023 - called at once
+            window[name] = parse_field(lambda: parse_time(text, name=name), name)  # noqa: B023 - called at once
     return window
-
-
-def _text(value: str, field: str) -> str:
-    # NUL is refused here: PostgreSQL cannot compare text with it and no stored name holds one.
-    if not value.strip() or len(value) > schemas.MAX_NAME_LENGTH or "\x00" in value:
-        raise bad_request(
-            f"Expected {field} as 1 to {schemas.MAX_NAME_LENGTH} characters, not only spaces. "
-            f"Received: {value[:40]!r}",
-            field=field,
-        )
-    return value
 
 
 def _bucket(request: web.Request) -> float:
     text = request.query.get("bucket", "10s")
-    return _read(
+    return parse_field(
         lambda: parse_duration(
             text, min_s=schemas.MIN_BUCKET_S, max_s=schemas.MAX_BUCKET_S, name="bucket"
         ),

@@ -3,7 +3,6 @@ list, show (with the teacher code), stop."""
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -11,26 +10,24 @@ from aiohttp import web
 
 from bot.bot_options import DuplicateBotError, OptionError, TooManyBotsError, session_settings
 from bot.meetings.url import BuiltinMeetingUrl, parse_any_meeting_url
-from bot.web.api import _only, _read, _text
 from bot.web.bots import BotsUnavailableError, Webhook, bot_json
 from bot.web.errors import ApiError, bad_request, not_found
+from bot.web.inputs import check_text, json_body, only_params, parse_field, room_registry
 from bot.web.keys import BOTS, OPEN_ROOMS, SETTINGS, START_LOCK
 from bot.web.webhooks import check_webhook_url, new_secret
 
 logger = logging.getLogger(__name__)
 
 _NEW_BOT_KEYS = {"meeting_url", "teacher", "teacher_code", "options", "webhook_url"}
-#: Deepest JSON nesting a request body may have (the API's bodies are two levels deep).
-MAX_JSON_DEPTH = 8
 
 
 async def list_bots(request: web.Request) -> web.Response:
-    _only(request.query, set())
+    only_params(request.query, set())
     return web.json_response({"bots": [bot_json(info) for info in request.app[BOTS].list()]})
 
 
 async def start_bot(request: web.Request) -> web.Response:
-    _only(request.query, set())
+    only_params(request.query, set())
     body = await json_body(
         request, "{meeting_url, teacher, teacher_code?, options?, webhook_url?}", _NEW_BOT_KEYS
     )
@@ -40,7 +37,7 @@ async def start_bot(request: web.Request) -> web.Response:
                 f"Expected {key} to be a string. Received: {body.get(key)!r:.80}", field=key
             )
     url = body["meeting_url"]
-    meeting = _read(lambda: parse_any_meeting_url(url), "meeting_url")
+    meeting = parse_field(lambda: parse_any_meeting_url(url), "meeting_url")
     allowed = request.app[SETTINGS].allowed_meeting_hosts
     host = getattr(meeting, "host", None)
     if allowed and host is not None and host.lower() not in allowed:
@@ -48,7 +45,7 @@ async def start_bot(request: web.Request) -> web.Response:
             f"Expected a meeting on one of the hosts {list(allowed)}. Received: {host!r:.80}",
             field="meeting_url",
         )
-    teacher = _text(body["teacher"], "teacher")
+    teacher = check_text(body["teacher"], "teacher")
     code = body.get("teacher_code")
     if code is not None and not isinstance(code, str):
         raise bad_request(
@@ -62,7 +59,7 @@ async def start_bot(request: web.Request) -> web.Response:
         )
     webhook = None
     if body.get("webhook_url") is not None:  # checked here: a bad one is refused before any start
-        url_text = _read(lambda: check_webhook_url(body["webhook_url"]), "webhook_url")
+        url_text = parse_field(lambda: check_webhook_url(body["webhook_url"]), "webhook_url")
         webhook = Webhook(url_text, new_secret())
     if isinstance(meeting, BuiltinMeetingUrl):
         options = _builtin_room_options(request.app, meeting.room, options)
@@ -107,8 +104,6 @@ def _builtin_room_options(
 ) -> dict[str, Any]:
     """Refuses a built-in room that is not open (the bot would only fail after its 201); a
     room opened through the API lends its title to the meeting unless options name one."""
-    from bot.web.api_rooms import room_registry  # it imports this module
-
     registry = room_registry(app)
     if registry is None or registry.get(room) is None:
         raise bad_request(
@@ -128,49 +123,8 @@ def _duplicate(bot_id: str, meeting_url: str) -> ApiError:
     )
 
 
-async def json_body(request: web.Request, shape: str, keys: set[str]) -> dict[str, Any]:
-    """The request's JSON object; 400 for invalid JSON, another type, deep nesting or a key
-    outside ``keys`` (the 400 names the first unknown key as its field)."""
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise bad_request(f"Expected a JSON object body {shape}. Received: invalid JSON") from None
-    except RecursionError:
-        body = None
-        depth = MAX_JSON_DEPTH + 1
-    else:
-        depth = _depth(body)
-    if depth > MAX_JSON_DEPTH:
-        raise bad_request(
-            f"Expected JSON nested at most {MAX_JSON_DEPTH} levels deep. Received: deeper"
-        )
-    if not isinstance(body, dict):
-        raise bad_request(f"Expected a JSON object body {shape}. Received: {type(body).__name__}")
-    unknown = sorted(set(body) - keys)
-    if unknown:
-        raise bad_request(
-            f"Expected only the keys {sorted(keys)}. Received unknown: {unknown}",
-            field=unknown[0],
-        )
-    return body
-
-
-def _depth(value: Any) -> int:
-    """Nesting depth of a parsed JSON value, without recursion."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, depth)
-            if depth > MAX_JSON_DEPTH:
-                return depth
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-    return deepest
-
-
 async def get_bot(request: web.Request) -> web.Response:
-    _only(request.query, set())
+    only_params(request.query, set())
     bot_id = request.match_info["bot_id"]
     info = request.app[BOTS].get(bot_id)
     if info is None:
@@ -179,7 +133,7 @@ async def get_bot(request: web.Request) -> web.Response:
 
 
 async def stop_bot(request: web.Request) -> web.Response:
-    _only(request.query, set())
+    only_params(request.query, set())
     bot_id = request.match_info["bot_id"]
     bots = request.app[BOTS]
     if not await bots.stop(bot_id):

@@ -6,15 +6,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.report import REPORT_CSP, load_report, render_report
-from bot.web.api import _in_thread, _only
+from bot.web.inputs import in_thread, only_params
 
 
 async def get_report(request: web.Request) -> web.Response:
-    _only(request.query, set())
+    only_params(request.query, set())
     meeting_id = request.match_info["meeting_id"]
-    page = await _in_thread(
-        request, lambda storage: render_report(load_report(storage, meeting_id))
-    )
+    page = await in_thread(request, lambda storage: render_report(load_report(storage, meeting_id)))
     return web.Response(
         text=page,
         content_type="text/html",

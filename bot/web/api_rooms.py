@@ -19,9 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.web.api import _only
-from bot.web.api_bots import json_body
 from bot.web.errors import ApiError, bad_request, not_found
+from bot.web.inputs import json_body, only_params, room_registry
 from bot.web.keys import OPEN_ROOMS, STORAGE
 from storage import StoredRoom
 
@@ -43,15 +42,6 @@ def setup_room_routes(app: web.Application) -> None:
     app.router.add_get("/api/rooms/{room}", get_room)
     app.router.add_delete("/api/rooms/{room}", close_room)
     app.cleanup_ctx.append(_reopen_stored_rooms)
-
-
-def room_registry(app: web.Application) -> Any:
-    """The built-in room registry, or ``None`` when this server has no built-in room."""
-    try:
-        from bot.room import ROOM_REGISTRY
-    except ImportError:
-        return None
-    return app.get(ROOM_REGISTRY)
 
 
 def _require_registry(app: web.Application) -> Any:
@@ -88,13 +78,13 @@ def room_json(request: web.Request, room: StoredRoom) -> dict[str, Any]:
 
 
 async def list_rooms(request: web.Request) -> web.Response:
-    _only(request.query, set())
+    only_params(request.query, set())
     rooms = sorted(request.app[OPEN_ROOMS].values(), key=lambda room: room.created_at)
     return web.json_response({"rooms": [room_json(request, room) for room in rooms]})
 
 
 async def open_room(request: web.Request) -> web.Response:
-    _only(request.query, set())
+    only_params(request.query, set())
     body = await json_body(request, "{title}", _NEW_ROOM_KEYS)
     title = parse_title(body.get("title"))
     registry = _require_registry(request.app)
@@ -127,13 +117,13 @@ async def open_room(request: web.Request) -> web.Response:
 
 
 async def get_room(request: web.Request) -> web.Response:
-    _only(request.query, set())
+    only_params(request.query, set())
     return web.json_response(room_json(request, _open_room(request)))
 
 
 async def close_room(request: web.Request) -> web.Response:
     """Closes the room: every browser is disconnected and a bot in it leaves."""
-    _only(request.query, set())
+    only_params(request.query, set())
     stored = _open_room(request)
     registry = _require_registry(request.app)
     request.app[OPEN_ROOMS].pop(stored.name, None)

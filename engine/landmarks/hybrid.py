@@ -19,7 +19,7 @@ from engine.tracking import FaceTracker, TrackerUpdate
 from engine.types import Attention, Box, FaceCrop, PersonAbsent
 
 if TYPE_CHECKING:
-    from engine.faces import DetectorSettings
+    from engine.face_settings import DetectorSettings
 
 
 @dataclass(slots=True)
