@@ -35,12 +35,12 @@ from bot.meetings.protocol import (
 from bot.session_analysis import ClassAnalysis
 from bot.session_commands import ChatCommands
 from bot.session_notice import NoticeBoard
-from bot.session_settings import NOTICE, ScoringHubLike, SessionSettings
+from bot.session_settings import NOTICE, MeetingScorer, ScoringHubLike, SessionSettings
 from bot.session_teacher import TeacherDesk
 from bot.students import Student, StudentRoster
 from bot.teacher import name_key
 from engine.faces import FaceDetector
-from engine.states import StateTracker
+from engine.frame_path import PersonStates
 from storage import (
     AlertRaised,
     ConsentKind,
@@ -97,7 +97,11 @@ class MeetingSession(ClassAnalysis):
         self.teacher_desk = TeacherDesk(self, settings.teacher_code, self._teacher_claimed)
         self.notices = NoticeBoard(self.say, self._notice_posted, self.meeting_id, settings.notice)
         self._persons = {}
-        self._tracker = StateTracker(settings.states)
+        self._states = PersonStates(
+            MeetingScorer(scoring, self.meeting_id) if settings.reads_emotions else None,
+            settings.states,
+            face_timeout_s=settings.face_timeout_s,
+        )
         self._alerts = AlertPolicy(settings.alerts)
         self._alone_since: float | None = None
         self._reclaim = False
@@ -160,7 +164,7 @@ class MeetingSession(ClassAnalysis):
             self.teacher_desk.close()
             self.scoring.unregister(self.meeting_id)
             for label in self._persons:
-                self.scoring.forget(self.meeting_id, label)
+                self._states.forget(label)
             self.writer.submit(MeetingClosed(self.meeting_id, time.time()))
             await self.connector.leave()
             self.state = "ended"

@@ -1,6 +1,10 @@
 """The analysis half of a meeting session: frames → faces → scores → states, the 1 Hz tick that
 turns them into samples, state changes and alerts, and the teacher's ``!status`` line.
 
+Crops, absences, scores and the no-face rule go through the engine's ``PersonStates``, the path
+``classpulse analyze`` runs too; this module adds the people (labels, owners, opt-outs), the
+attention windows and what the tick writes, publishes and alerts.
+
 Attention (head direction, eyes) rides along on each face crop when the face stage reads
 landmarks: each person's ``AttentionWindow`` gets every reading. In the ``attention`` mode no crop
 goes to the emotion model: a person's state is ``present`` while a face is in view (``no_face``
@@ -26,8 +30,8 @@ from bot.session_teacher import TeacherDesk
 from bot.students import Student, StudentRoster
 from engine.attention import AttentionSummary, AttentionWindow
 from engine.faces import FaceDetector
-from engine.states import StateTracker
-from engine.types import EngagementState, FaceCrop, PersonAbsent, Scores
+from engine.frame_path import PersonStates
+from engine.types import EngagementState, FaceCrop, Scores
 from storage import AlertRaised, Sample, StateChanged, Writer
 
 logger = logging.getLogger(__name__)
@@ -38,7 +42,6 @@ class _Person:
     """One analysed face: the student, or a classmate sharing their camera (``Name (2)``)."""
 
     owner: str
-    last_face_t: float | None = None
     scores: Scores | None = None
     reported: EngagementState | None = None
     since: float = 0.0
@@ -81,7 +84,8 @@ class ClassAnalysis:
     students: StudentRoster
     teacher_desk: TeacherDesk
     _persons: dict[str, _Person]
-    _tracker: StateTracker
+    #: Crops → scores → smoothed states of every person, and the no-face rule.
+    _states: PersonStates
     _alerts: AlertPolicy
     #: Frames analysed (with or without a face) since the session started, all students.
     num_frames_analysed: int
@@ -148,8 +152,7 @@ class ClassAnalysis:
         now = time.time()
         for label in [label for label, person in self._persons.items() if person.owner == owner]:
             del self._persons[label]
-            self.scoring.forget(self.meeting_id, label)
-            self._tracker.forget(label)
+            self._states.forget(label)
             if forget_alerts:
                 self._alerts.forget(label)
             else:
@@ -172,21 +175,19 @@ class ClassAnalysis:
             return
         person = self._person(label, owner)
         student.labels.add(label)
-        person.last_face_t = crop.t
         person.attention.push(crop.t, crop.attention)
-        if self.settings.reads_emotions:  # the attention mode runs no emotion model
-            self.scoring.submit(self.meeting_id, label, crop.t, crop.crop)
+        self._states.face(label, crop)  # scored unless the mode reads no emotions
 
     def _on_absent(self, owner: str, label: str, t: float) -> None:
         if label in self._persons:
-            self._tracker.absent(PersonAbsent(label, t, self._persons[label].last_face_t))
+            self._states.absent(label, t)
 
     def _on_scores(self, label: str, scores: Scores) -> None:
         person = self._persons.get(label)
         if person is None or self.paused:
             return  # opted out, left, or paused while the frame was in flight: discard
         person.scores = scores
-        self._tracker.push(
+        self._states.scores(
             Scores(label, scores.t, scores.interested, scores.bored, scores.confused)
         )
 
@@ -201,24 +202,13 @@ class ClassAnalysis:
             except Exception:
                 logger.exception("tick failed in meeting %s", self.meeting_id)
 
-    def current_state(self, person: _Person, label: str, t: float) -> EngagementState:
-        in_view = (
-            person.last_face_t is not None
-            and t - person.last_face_t <= self.settings.face_timeout_s
-        )
-        if not in_view:
-            return EngagementState.NO_FACE
-        if not self.settings.reads_emotions:
-            return EngagementState.PRESENT
-        return self._tracker.state(label) or EngagementState.NO_FACE
-
     async def _tick(self, t: float) -> None:
         if not self.paused:
             for label, person in list(self._persons.items()):
                 student = self.students.by_label(person.owner)
                 if student is None or student.opted_out or student.analysis is None:
                     continue
-                state = self.current_state(person, label, t)
+                state = self._states.state(label, t)
                 if state != person.reported:
                     self.writer.submit(
                         StateChanged(self.meeting_id, label, t, state, person.reported)
@@ -227,7 +217,7 @@ class ClassAnalysis:
                     self.publish({"type": "state", "student": label, "state": state.value, "t": t})
                 face = state != EngagementState.NO_FACE
                 scores = person.scores if face and self.settings.reads_emotions else None
-                seen = self._attention(person, face, t)
+                seen = self._attention(label, person, face, t)
                 self.writer.submit(
                     Sample(
                         self.meeting_id,
@@ -265,9 +255,11 @@ class ClassAnalysis:
             )
         self._check_alone(t)
 
-    def _attention(self, person: _Person, face: bool, t: float) -> AttentionSummary | None:
+    def _attention(
+        self, label: str, person: _Person, face: bool, t: float
+    ) -> AttentionSummary | None:
         """The person's attention over the last sample period; updates their runs."""
-        at = person.last_face_t
+        at = self._states.last_face_t(label)
         if not face or at is None:
             person.last_attention, person.looking_away_s, person.eyes_closed_s = None, 0.0, 0.0
             return None
@@ -284,7 +276,7 @@ class ClassAnalysis:
         seen = {
             person.owner
             for label, person in self._persons.items()
-            if self.current_state(person, label, t) != EngagementState.NO_FACE
+            if self._states.state(label, t) != EngagementState.NO_FACE
         }
         counted = [s for s in self.students if not s.opted_out and not s.held]
         visible = sum(1 for s in counted if s.analysis is not None and s.label in seen)

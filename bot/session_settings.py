@@ -23,6 +23,21 @@ class ScoringHubLike(Protocol):
     def forget(self, key: str, label: str) -> None: ...
 
 
+class MeetingScorer:
+    """One meeting's view of the scoring hub: the engine's ``CropScorer`` for ``PersonStates``
+    (persons are the meeting's labels; the hub keys them by meeting)."""
+
+    def __init__(self, hub: ScoringHubLike, meeting_id: str) -> None:
+        self.hub = hub
+        self.meeting_id = meeting_id
+
+    def submit(self, person_id: str, t: float, crop: np.ndarray) -> None:
+        self.hub.submit(self.meeting_id, person_id, t, crop)
+
+    def forget(self, person_id: str) -> None:
+        self.hub.forget(self.meeting_id, person_id)
+
+
 NOTICE = (
     "Hello, I am classpulse, the teacher's engagement assistant. I estimate from camera images "
     "whether the class looks interested, bored or confused, and tell only the teacher. No video "

@@ -2,7 +2,8 @@
 
 Any file PyAV reads is decoded once; frames are sampled at the analysis rate, faces found and
 tracked, crops scored by the inference process (which is restarted if it dies), and the scores
-smoothed into state changes exactly as in a live meeting. Nothing waits on a clock, and no frame
+smoothed into state changes exactly as in a live meeting: the same ``SourceAnalyser`` and
+``PersonStates`` (``engine.frame_path``) the bot runs. Nothing waits on a clock, and no frame
 is dropped: when inference is behind, decoding waits for it.
 """
 
@@ -18,10 +19,11 @@ from typing import Any
 
 import av
 
-from engine.faces import STAGES, DetectorSettings, FaceDetector, FrameSampler, gray_from_frame
+from engine.faces import STAGES, DetectorSettings, FaceDetector, SourceAnalyser
+from engine.frame_path import ClientScorer, PersonStates
 from engine.inference import InferenceSettings
 from engine.inference_client import InferenceClient
-from engine.states import StateSettings, StateTracker
+from engine.states import StateSettings
 from engine.timeline import AnalysisResult, Segment, write_outputs
 from engine.types import PersonAbsent, Scores, StateChange
 
@@ -131,8 +133,9 @@ def _run(
 ) -> AnalysisResult:
     from tqdm import tqdm
 
-    faces = FaceDetector(detector_settings).stream("person")
-    sampler = FrameSampler(fps)
+    analyser = SourceAnalyser(FaceDetector(detector_settings), "person", fps)
+    # Offline, waiting beats dropping: a full inference queue makes decoding wait.
+    states = PersonStates(ClientScorer(client, block=True), state_settings)
     rate = float(stream.average_rate or stream.guessed_rate or 25)
     seconds = (
         float(stream.duration * stream.time_base)
@@ -166,12 +169,12 @@ def _run(
                 num_decoded += 1
                 last_t = max(last_t, t)
                 bar.update(1)
-                if not sampler.take(t):
+                if not analyser.due(t):
                     continue
                 num_analysed += 1
-                found = faces.push(gray_from_frame(frame), t)
+                found = analyser.analyse(frame, t)
                 for crop in found.crops:
-                    client.submit(crop.person_id, crop.t, crop.crop, block=True)
+                    states.face(crop.person_id, crop)
                 absences.extend(found.absent)
                 scores.extend(client.get_scores(0.0))
     if num_decoded == 0:
@@ -181,12 +184,12 @@ def _run(
         )
     client.flush()
     scores.extend(client.get_scores(0.0))
-    for number, _ in faces.tracker.active():
-        client.forget(faces.person_id(number))  # a shared client must not carry windows over
     duration_s = last_t + 1.0 / rate
-    changes = _changes(scores, absences, state_settings)
+    changes = _changes(states, scores, absences)
     segments = _segments(changes, duration_s)
     persons = tuple(sorted({c.person_id for c in changes} | {s.person_id for s in scores}))
+    for person_id in persons:
+        states.forget(person_id)  # a shared client must not carry windows over
     result = AnalysisResult(
         video,
         duration_s,
@@ -205,15 +208,19 @@ def _run(
 
 
 def _changes(
-    scores: Sequence[Scores], absences: Sequence[PersonAbsent], settings: StateSettings | None
+    states: PersonStates, scores: Sequence[Scores], absences: Sequence[PersonAbsent]
 ) -> list[StateChange]:
-    """Replay scores and absences in time order through the same smoothing as a live meeting."""
-    tracker = StateTracker(settings)
+    """Replay scores and absences in time order through the same smoothing as a live meeting
+    (scores come back later than the frames that followed them: the order is restored here)."""
     events: list[tuple[float, int, Scores | PersonAbsent]] = [(s.t, 1, s) for s in scores]
     events += [(a.t, 0, a) for a in absences]
     changes = []
     for _, _, event in sorted(events, key=lambda e: (e[0], e[1])):
-        change = tracker.push(event) if isinstance(event, Scores) else tracker.absent(event)
+        change = (
+            states.scores(event)
+            if isinstance(event, Scores)
+            else states.absent(event.person_id, event.t)
+        )
         if change is not None:
             changes.append(change)
     return changes

@@ -1,7 +1,7 @@
 """Test videos made at test time: JAFFE faces pasted into frames with motion and noise, via PyAV.
 
 Nothing here is written into the repository: clips go to a temporary folder, faces are read from
-the shared datasets folder. Also used by ``benchmarks/pipeline.py``.
+the shared datasets folder.
 """
 
 from __future__ import annotations
