@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.alerts import AlertSettings
 from bot.meetings.protocol import MAX_DISPLAY_NAME_CHARS, normalize_display_name
-from bot.session_settings import SessionSettings, check_mode
+from bot.session.settings import SessionSettings, check_mode
 from bot.teacher import check_teacher_code
 
 #: Longest title and teacher name (the storage columns hold 255).

@@ -24,7 +24,7 @@ from bot.meetings.protocol import MeetingConnector, MeetingError
 from bot.outcomes import Outcome, failure_outcome
 from bot.scoring import NoScoring, ScoringHub
 from bot.session import MeetingSession
-from bot.session_settings import FACE_STAGES, check_mode
+from bot.session.settings import FACE_STAGES, check_mode
 from bot.settings import num_media_workers_from_env
 from engine.faces import DetectorSettings, FaceDetector
 from engine.inference import InferenceSettings

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bot.session_settings import check_mode
+from bot.session.settings import check_mode
 from storage import DATABASE_URL_ENV, parse_database_url
 
 #: The environment variables ``Settings.from_env`` reads.
@@ -91,7 +91,7 @@ class Settings:
     #: Seconds a client has to send a complete request line and headers (slowloris guard).
     header_timeout_s: float = 10.0
     #: The mode of a bot whose options name none: ``engagement`` or ``attention`` (no emotion
-    #: model; ``$CLASSPULSE_MODE``). See ``bot.session_settings.MODES``.
+    #: model; ``$CLASSPULSE_MODE``). See ``bot.session.settings.MODES``.
     mode: str = "engagement"
     #: Media worker processes of the bot runtime (``$CLASSPULSE_MEDIA_WORKERS``; ``None``: one
     #: per core; 1: decode in the server's own process). See README "Capacity".

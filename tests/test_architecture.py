@@ -73,6 +73,13 @@ def test_importing_the_media_side_loads_no_tensorflow() -> None:
         for p in (ROOT / "bot").glob("*.py")
         if p.stem not in ("__init__", "__main__")
     ]
+    modules += ["bot.cli", "bot.session"]
+    modules += [
+        f"bot.{p.parent.name}.{p.stem}"
+        for package in ("cli", "session")
+        for p in (ROOT / "bot" / package).glob("*.py")
+        if p.stem not in ("__init__", "__main__")
+    ]
     code = "import sys\n" + "".join(f"import {m}\n" for m in modules)
     code += "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, sorted(sys.modules)\n"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

@@ -51,7 +51,7 @@ class Unsubscribe:
 @dataclass(frozen=True, slots=True)
 class Analyse:
     """Start (``fps`` > 0) or stop (``fps`` None) analysing one feed; ``name`` labels its logs;
-    ``stage`` is the face stage (``engine.faces.DetectorSettings.stage``; ``bot.session_settings.
+    ``stage`` is the face stage (``engine.faces.DetectorSettings.stage``; ``bot.session.settings.
     FACE_STAGES`` says which each mode runs)."""
 
     link_id: int

@@ -43,8 +43,8 @@ from bot.meetings.janus import JanusConnector
 from bot.meetings.janus_textroom import ChatUserLeft
 from bot.runtime import BotHandle, BotRuntime
 from bot.session import NOTICE
-from bot.session_commands import OPTED_IN, OPTED_OUT
-from bot.session_teacher import CLAIMED, PUBLIC_HINT
+from bot.session.commands import OPTED_IN, OPTED_OUT
+from bot.session.teacher import CLAIMED, PUBLIC_HINT
 from engine.inference import InferenceSettings
 from storage import Storage
 from storage import models as tables

@@ -16,7 +16,7 @@ import pytest
 from bot.alerts import AlertSettings
 from bot.meetings.protocol import Participant
 from bot.session import NOTICE, MeetingSession, SessionSettings
-from bot.session_analysis import Coverage
+from bot.session.analysis import Coverage
 from engine.faces import FaceDetector
 from storage import Storage
 from tests.bot.session_fakes import FakeConnector, FakeScoringHub

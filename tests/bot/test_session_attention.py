@@ -19,7 +19,7 @@ from bot.alerts import AlertSettings
 from bot.bot_options import OptionError, session_settings
 from bot.room.faces import bundled_face_path
 from bot.session import MeetingSession, SessionSettings
-from bot.session_settings import ATTENTION_NOTICE, NOTICE
+from bot.session.settings import ATTENTION_NOTICE, NOTICE
 from engine.attention import AttentionSettings
 from engine.faces import DetectorSettings, FaceDetector
 from engine.types import Attention, Box, FaceCrop

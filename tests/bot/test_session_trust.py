@@ -12,8 +12,8 @@ import pytest
 
 from bot.meetings.protocol import ConnectionLost, ConnectionRestored, Participant
 from bot.session import NOTICE, RECLAIM
-from bot.session_commands import OPTED_IN, OPTED_OUT
-from bot.session_teacher import CLAIMED, LIMITED, PUBLIC_HINT, WRONG_CODE
+from bot.session.commands import OPTED_IN, OPTED_OUT
+from bot.session.teacher import CLAIMED, LIMITED, PUBLIC_HINT, WRONG_CODE
 from bot.teacher import ClaimOutcome, ClaimSettings, TeacherBinding, code_key, name_key
 from engine.types import Box, FaceCrop
 from tests.bot import test_session

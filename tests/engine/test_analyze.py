@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.analyze import AnalysisError, analyze_video, main
+from bot.cli.analyze import main
+from engine.analyze import AnalysisError, analyze_video
 from engine.inference import InferenceSettings
 from engine.inference_client import InferenceClient
 from engine.types import EngagementState

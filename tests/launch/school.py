@@ -17,7 +17,7 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy import select
 
-from bot.session_teacher import CLAIMED
+from bot.session.teacher import CLAIMED
 from storage import Storage
 from storage import models as tables
 from tests.bot.harness.janus_server import JanusServer

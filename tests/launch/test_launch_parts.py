@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.bot_options import DuplicateBotError, OptionError, TooManyBotsError
-from bot.cli_worker import worker_command
+from bot.cli.worker import worker_command
 from bot.launch.ray_manager import RayBotManager
 from bot.launch.spec import ActorStatus
 from bot.live import LiveFeed
@@ -76,7 +76,7 @@ def _without_ray(code: str, *argv: str) -> subprocess.CompletedProcess[str]:
 def test_without_ray_the_product_imports_and_says_what_to_install() -> None:
     # The launcher modules and the server import without Ray, and never import it on their own.
     done = _without_ray(
-        "import bot.launch.ray_manager, bot.launch.actor, bot.cli_serve, bot.web.app\n"
+        "import bot.launch.ray_manager, bot.launch.actor, bot.cli.serve, bot.web.app\n"
         "assert sys.modules['ray'] is None\n"
         "from bot.launch import ray_installed\n"
         "assert not ray_installed()\n"

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.timeout(180)
 
 
 def _reading(*, away: bool = False, closed: bool = False, away_s: float = 0.0) -> dict[str, Any]:
-    """The live feed's attention object (``bot.session_analysis._attention_event``)."""
+    """The live feed's attention object (``bot.session.analysis._attention_event``)."""
     return {
         "yaw": 48.0 if away else 2.0,
         "pitch": 0.0,

@@ -17,7 +17,7 @@ from bot.room import ROOM_REGISTRY, builtin_connector_factory
 from bot.room.faces import bundled_face_path
 from bot.room.simulated import start_students
 from bot.runtime import BotRuntime
-from bot.session_settings import ATTENTION_NOTICE
+from bot.session.settings import ATTENTION_NOTICE
 from bot.settings import Settings
 from bot.web.app import create_app
 from bot.web.runtime_bots import RuntimeBotManager

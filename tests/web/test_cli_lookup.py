@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.cli_join import summary_text
+from bot.cli.join import summary_text
 from bot.settings import Settings
 from storage import Storage, Writer
 from tests.web.conftest import HOSTILE_NAME, SEED, Seeded, seed_meeting

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.timeout(180)
 def _reading(
     yaw: float, *, closed: bool = False, away_s: float = 0.0, closed_s: float = 0.0
 ) -> dict[str, Any]:
-    """The live feed's attention object, as ``bot.session_analysis._attention_event`` makes it."""
+    """The live feed's attention object, as ``bot.session.analysis._attention_event`` makes it."""
     return {
         "yaw": yaw,
         "pitch": 2.0,

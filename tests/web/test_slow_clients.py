@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.cli_serve import serve
+from bot.cli.serve import serve
 from bot.settings import Settings
 from tests.web.conftest import AUTH, TOKEN
 

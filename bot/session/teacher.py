@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.alerts import Alert
 from bot.meetings.protocol import Participant
-from bot.session_ports import SessionVoice
+from bot.session.ports import SessionVoice
 from bot.teacher import ClaimOutcome, ClaimSettings, TeacherBinding
 from storage import AlertRaised
 

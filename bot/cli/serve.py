@@ -17,8 +17,8 @@ from typing import TextIO
 
 from aiohttp import web
 
-from bot.cli_room import add_room
-from bot.cli_worker import add_worker
+from bot.cli.room import add_room
+from bot.cli.worker import add_worker
 from bot.launch import RAY_MISSING, ray_installed
 from bot.logs import configure_logging
 from bot.settings import LAUNCHERS, LOG_FORMATS, Settings

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from bot.alerts import AlertPolicy
 from bot.analysis import ParticipantAnalysis, RemoteParticipantAnalysis
 from bot.meetings.remote_video import RemoteVideo
-from bot.session_settings import ScoringHubLike, SessionSettings
-from bot.session_teacher import TeacherDesk
+from bot.session.settings import ScoringHubLike, SessionSettings
+from bot.session.teacher import TeacherDesk
 from bot.students import Student, StudentRoster
 from engine.attention import AttentionSummary, AttentionWindow
 from engine.faces import FaceDetector

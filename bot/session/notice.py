@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from bot.meetings.protocol import Participant
-from bot.session_settings import NOTICE
+from bot.session.settings import NOTICE
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """What the session's helpers (the teacher desk, the chat commands) need of their session.
 
-Protocols, so ``bot.session_teacher`` and ``bot.session_commands`` depend on this shape and not
+Protocols, so ``bot.session.teacher`` and ``bot.session.commands`` depend on this shape and not
 on ``bot.session``, which builds them: the import arrows point one way.
 """
 
@@ -25,7 +25,7 @@ class SessionVoice(Protocol):
 
 
 class Claims(Protocol):
-    """Where a ``!claim`` goes (``bot.session_teacher.TeacherDesk``)."""
+    """Where a ``!claim`` goes (``bot.session.teacher.TeacherDesk``)."""
 
     async def claim(self, sender: Participant, argument: str, *, whisper: bool) -> None: ...
 

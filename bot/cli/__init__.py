@@ -172,12 +172,12 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
 def _subcommands() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Every subcommand's ``add`` function; modules are imported here, none loads TensorFlow."""
-    from bot.cli_demo import add_demo
-    from bot.cli_join import add_join
-    from bot.cli_report import add_report
-    from bot.cli_serve import SERVE_SUBCOMMANDS
-    from bot.cli_teacher import TEACHER_SUBCOMMANDS
-    from engine.analyze import add_subcommand as add_analyze
+    from bot.cli.analyze import add_subcommand as add_analyze
+    from bot.cli.demo import add_demo
+    from bot.cli.join import add_join
+    from bot.cli.report import add_report
+    from bot.cli.serve import SERVE_SUBCOMMANDS
+    from bot.cli.teacher import TEACHER_SUBCOMMANDS
 
     return [
         add_demo,

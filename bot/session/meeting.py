@@ -32,11 +32,11 @@ from bot.meetings.protocol import (
     VideoTrackRemoved,
     normalize_display_name,
 )
-from bot.session_analysis import ClassAnalysis
-from bot.session_commands import ChatCommands
-from bot.session_notice import NoticeBoard
-from bot.session_settings import NOTICE, MeetingScorer, ScoringHubLike, SessionSettings
-from bot.session_teacher import TeacherDesk
+from bot.session.analysis import ClassAnalysis
+from bot.session.commands import ChatCommands
+from bot.session.notice import NoticeBoard
+from bot.session.settings import NOTICE, MeetingScorer, ScoringHubLike, SessionSettings
+from bot.session.teacher import TeacherDesk
 from bot.students import Student, StudentRoster
 from bot.teacher import name_key
 from engine.faces import FaceDetector

@@ -9,9 +9,9 @@ import logging
 import signal
 from typing import Any
 
-from bot.cli_tables import counted
+from bot.cli.tables import counted
 from bot.runtime import BotRuntime, session_settings, validate_meeting_url
-from bot.session_settings import MODES
+from bot.session.settings import MODES
 from bot.settings import MODE_ENV, mode_from_env
 from storage import Storage
 

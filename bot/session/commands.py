@@ -6,7 +6,7 @@ import logging
 
 from bot.commands import HELP_TEXT, Command, parse_command
 from bot.meetings.protocol import ChatReceived
-from bot.session_ports import CommandedSession
+from bot.session.ports import CommandedSession
 
 logger = logging.getLogger(__name__)
 

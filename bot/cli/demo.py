@@ -22,8 +22,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.cli_join import summary_text
-from bot.cli_serve import bound_port
+from bot.cli.join import summary_text
+from bot.cli.serve import bound_port
 from bot.logs import configure_logging
 from bot.settings import Settings
 from bot.web.auth import private_folder

@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bot.cli_confirm import add_confirmation, confirmed
-from bot.cli_tables import (
+from bot.cli.confirm import add_confirmation, confirmed
+from bot.cli.tables import (
     Table,
     alerts_table,
     cell,
