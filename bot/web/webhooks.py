@@ -12,6 +12,12 @@ Delivery never makes the bot wait: ``send`` puts the event on a bounded queue re
 per bot (so events arrive in order); a full queue drops the oldest non-final event and counts it.
 Each event is tried up to ``max_attempts`` times on network errors, 408, 429 and 5xx, with the
 shared ``engine.backoff`` schedule; other answers are final.
+
+The URL is the API caller's, so the server never POSTs to a link-local address (the cloud
+metadata services at 169.254.169.254 and fd00:ec2::254 among them), an unspecified, multicast or
+reserved one: refused with a 400 when written as an address, and skipped at connect time when a
+host name resolves there (``PublicResolver``; a name that only resolves there fails like an
+unreachable receiver). Loopback and private addresses stay allowed: a receiver beside the server.
 """
 
 from __future__ import annotations
@@ -20,9 +26,11 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
+import socket
 import time
 import uuid
 from collections import deque
@@ -31,6 +39,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import ThreadedResolver
 
 from engine.backoff import Backoff
 
@@ -48,6 +58,49 @@ FINAL_EVENTS = ("bot.ended", "bot.failed")
 MAX_URL_CHARS = 2000
 #: Statuses worth another attempt; any other answer (2xx included) ends the event's delivery.
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+#: Metadata services outside the link-local ranges (AWS's IPv6 one is a unique local address).
+METADATA_ADDRESSES = frozenset({ipaddress.ip_address("fd00:ec2::254")})
+
+
+def forbidden_address(host: str) -> bool:
+    """Whether ``host`` is an IP address webhooks must never reach (not a name: see
+    ``PublicResolver``)."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]").split("%")[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return (
+        address.is_link_local
+        or address.is_unspecified
+        or address.is_multicast
+        or address.is_reserved
+        or address in METADATA_ADDRESSES
+    )
+
+
+class PublicResolver(AbstractResolver):
+    """aiohttp's resolver without the addresses ``forbidden_address`` refuses (a name pointing
+    at the metadata service, or rebound to it after the URL was checked)."""
+
+    def __init__(self) -> None:
+        self._resolver = ThreadedResolver()  # getaddrinfo in a thread: nothing to close
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        found = await self._resolver.resolve(host, port, family)
+        allowed = [entry for entry in found if not forbidden_address(entry["host"])]
+        if not allowed:
+            raise OSError(
+                f"Expected {host} to resolve to an address webhooks may reach. Received: "
+                f"{', '.join(entry['host'] for entry in found)}"
+            )
+        return allowed
+
+    async def close(self) -> None:
+        await self._resolver.close()
 
 
 def check_webhook_url(value: object) -> str:
@@ -63,12 +116,21 @@ def check_webhook_url(value: object) -> str:
         or len(value) > MAX_URL_CHARS
         or any(not c.isprintable() or c.isspace() for c in value)
     ):
-        shown = value if len(value) <= 80 else value[:79] + "…"
         raise ValueError(
             "Expected webhook_url to be an http:// or https:// URL with a host (at most "
-            f"{MAX_URL_CHARS} characters, no spaces). Received: {shown!r}"
+            f"{MAX_URL_CHARS} characters, no spaces). Received: {_shown(value)!r}"
+        )
+    if forbidden_address(parts.hostname):
+        raise ValueError(
+            "Expected webhook_url to be an http:// or https:// URL whose host is not a "
+            "link-local, metadata, unspecified, multicast or reserved address. Received: "
+            f"{_shown(value)!r}"
         )
     return value
+
+
+def _shown(value: str) -> str:
+    return value if len(value) <= 80 else value[:79] + "…"
 
 
 def new_secret() -> str:
@@ -164,7 +226,8 @@ class WebhookSender:
 
     async def _deliver_all(self) -> None:
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        connector = aiohttp.TCPConnector(resolver=PublicResolver())
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
             while True:
                 if not self._queue:
                     if self._closing:

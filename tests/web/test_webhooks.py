@@ -23,6 +23,7 @@ from bot.web.webhooks import (
     EVENT_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
+    PublicResolver,
     WebhookSender,
     sign,
     verify,
@@ -187,6 +188,47 @@ async def test_webhook_urls_that_are_not_http_are_refused(
     assert body["message"].startswith("Expected webhook_url to be an http")
     assert "Received:" in body["message"]
     assert not (await (await runtime_client.get("/api/bots")).json())["bots"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",  # the cloud metadata service
+        "http://[fd00:ec2::254]/",  # AWS's IPv6 one
+        "http://[::ffff:169.254.169.254]/",
+        "http://[fe80::1]:8080/hook",
+        "http://0.0.0.0:8080/hook",
+        "https://224.0.0.1/hook",
+    ],
+)
+async def test_webhook_urls_to_metadata_or_link_local_addresses_are_refused(
+    runtime_client: TestClient, url: str
+) -> None:
+    answer = await runtime_client.post(
+        "/api/bots",
+        json={"meeting_url": "janus+ws://127.0.0.1:1/?room=1", "teacher": "T", "webhook_url": url},
+    )
+    assert answer.status == 400
+    body = await answer.json()
+    assert body["field"] == "webhook_url"
+    assert "link-local, metadata" in body["message"] and "Received:" in body["message"]
+    assert not (await (await runtime_client.get("/api/bots")).json())["bots"]
+
+
+async def test_a_host_name_resolving_to_the_metadata_service_is_never_connected() -> None:
+    class Fake:
+        def __init__(self, *addresses: str) -> None:
+            self.addresses = addresses
+
+        async def resolve(self, host: str, port: int = 0, family: Any = 0) -> list[Any]:
+            return [{"hostname": host, "host": a, "port": port} for a in self.addresses]
+
+    resolver = PublicResolver()
+    resolver._resolver = Fake("169.254.169.254", "127.0.0.1")  # type: ignore[assignment]
+    assert [r["host"] for r in await resolver.resolve("hooks.example", 80)] == ["127.0.0.1"]
+    resolver._resolver = Fake("169.254.169.254")  # type: ignore[assignment]
+    with pytest.raises(OSError, match=r"169\.254\.169\.254"):
+        await resolver.resolve("rebound.example", 80)
 
 
 def test_a_forged_or_altered_delivery_fails_verification() -> None:
