@@ -49,11 +49,10 @@ def load_report(storage: Storage, meeting_id: str, bucket_s: float | None = None
     Blocking: call it from a thread in async code."""
     meeting = storage.meeting(meeting_id)
     summary = storage.meeting_summary(meeting_id)
-    rough = storage.class_timeline(meeting_id, 60.0)
-    start = meeting.started_at.timestamp()
     if meeting.ended_at is not None:
-        duration = meeting.ended_at.timestamp() - start
-    else:
+        duration = meeting.ended_at.timestamp() - meeting.started_at.timestamp()
+    else:  # never closed: to its last sample, in minutes (only to choose the bucket)
+        rough = storage.class_timeline(meeting_id, 60.0)
         duration = max((b.start_s + b.bucket_s for b in rough), default=0.0)
     size = bucket_s if bucket_s is not None else choose_bucket(duration)
     timeline = storage.class_timeline(meeting_id, size)
