@@ -266,7 +266,7 @@ class RayBotManager:
     def webhook_totals(self) -> WebhookDeliveries:
         """Every bot's webhook deliveries by this server, forgotten bots included."""
         parts = [self._retired_deliveries, *(bot.deliveries() for bot in self._bots.values())]
-        return _summed([part for part in parts if part is not None])
+        return WebhookDeliveries.summed(part for part in parts if part is not None)
 
     # -- relaying -------------------------------------------------------------------------
 
@@ -338,19 +338,11 @@ class RayBotManager:
         if gone:
             self.retired = ScoringFigures.merged([self.retired, *(bot.figures() for bot in gone)])
             deliveries = [bot.deliveries() for bot in gone]
-            self._retired_deliveries = _summed(
+            self._retired_deliveries = WebhookDeliveries.summed(
                 [self._retired_deliveries, *(part for part in deliveries if part is not None)]
             )
         for bot in gone:
             del self._bots[bot.spec.bot_id]
-
-
-def _summed(parts: builtins.list[WebhookDeliveries]) -> WebhookDeliveries:
-    return WebhookDeliveries(
-        delivered=sum(part.delivered for part in parts),
-        failed=sum(part.failed for part in parts),
-        dropped=sum(part.dropped for part in parts),
-    )
 
 
 def connect(settings: Settings) -> bool:

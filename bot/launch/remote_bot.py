@@ -114,8 +114,7 @@ class RemoteBot:
         """How this server's deliveries of its webhooks went (``None``: no webhook)."""
         if self.lifecycle is None:
             return None
-        stats = self.lifecycle.sender.stats
-        return WebhookDeliveries(stats.delivered, stats.failed, stats.dropped)
+        return self.lifecycle.sender.stats.frozen()
 
     def new_incarnation(self, status: ActorStatus) -> None:
         """Ray restarted the actor: the dead incarnation's counters are carried over."""

@@ -8,7 +8,7 @@ the session's own JSON-ready dicts from ``bot.live.LiveFeed`` (``{"type": "sampl
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -74,6 +74,16 @@ class WebhookDeliveries:
     delivered: int = 0
     failed: int = 0
     dropped: int = 0
+
+    @staticmethod
+    def summed(parts: Iterable[WebhookDeliveries]) -> WebhookDeliveries:
+        """The total over ``parts`` (bots, or bots and the forgotten ones' totals)."""
+        parts = list(parts)
+        return WebhookDeliveries(
+            delivered=sum(part.delivered for part in parts),
+            failed=sum(part.failed for part in parts),
+            dropped=sum(part.dropped for part in parts),
+        )
 
 
 @dataclass(frozen=True, slots=True)

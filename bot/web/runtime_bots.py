@@ -13,7 +13,7 @@ from bot.live import LiveFeed
 from bot.web.bot_lifecycle import BotLifecycle, RuntimeBot, bot_outcome
 from bot.web.bots import BotInfo, BotManager, BotState, Webhook, WebhookDeliveries
 from bot.web.metrics import Metrics
-from bot.web.webhooks import DeliveryStats, WebhookSender
+from bot.web.webhooks import WebhookSender
 from storage import Storage
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ class RuntimeBotManager:
         #: Bot id → its webhook deliveries (bots invited with a ``webhook_url``).
         self._lifecycles: dict[str, BotLifecycle] = {}
         #: Deliveries of the bots forgotten since (the /metrics totals never go down).
-        self._forgotten = DeliveryStats()
+        self._forgotten = WebhookDeliveries()
 
     async def start(
         self,
@@ -47,10 +47,9 @@ class RuntimeBotManager:
             for bot_id, lifecycle in list(self._lifecycles.items()):
                 if lifecycle.task.done() and self.runtime.get(bot_id) is None:
                     del self._lifecycles[bot_id]  # the runtime forgot the bot
-                    stats = lifecycle.sender.stats
-                    self._forgotten.delivered += stats.delivered
-                    self._forgotten.failed += stats.failed
-                    self._forgotten.dropped += stats.dropped
+                    self._forgotten = WebhookDeliveries.summed(
+                        [self._forgotten, lifecycle.sender.stats.frozen()]
+                    )
         return self._info(handle)
 
     def list(self) -> list[BotInfo]:
@@ -65,17 +64,12 @@ class RuntimeBotManager:
         lifecycle = self._lifecycles.get(handle.id)
         if lifecycle is None:
             return _info(handle)
-        return _info(handle, lifecycle.sender.url, _deliveries(lifecycle.sender.stats))
+        return _info(handle, lifecycle.sender.url, lifecycle.sender.stats.frozen())
 
     def webhook_totals(self) -> WebhookDeliveries:
         """Every bot's webhook deliveries since the server started, forgotten bots included."""
-        senders = [lifecycle.sender.stats for lifecycle in self._lifecycles.values()]
-        senders.append(self._forgotten)
-        return WebhookDeliveries(
-            delivered=sum(stats.delivered for stats in senders),
-            failed=sum(stats.failed for stats in senders),
-            dropped=sum(stats.dropped for stats in senders),
-        )
+        senders = [lifecycle.sender.stats.frozen() for lifecycle in self._lifecycles.values()]
+        return WebhookDeliveries.summed([*senders, self._forgotten])
 
     async def stop(self, bot_id: str) -> bool:
         return await self.runtime.stop_bot(bot_id)
@@ -171,10 +165,6 @@ class RuntimeCollector:
             rate = (inference.scored - self._last[1]) / (now - self._last[0])
             metrics.crops_scored_rate.set(max(0.0, rate))
         self._last = (now, inference.scored)
-
-
-def _deliveries(stats: DeliveryStats) -> WebhookDeliveries:
-    return WebhookDeliveries(stats.delivered, stats.failed, stats.dropped)
 
 
 def _info(

@@ -42,6 +42,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
+from bot.web.bots import WebhookDeliveries
 from engine.backoff import Backoff
 
 logger = logging.getLogger(__name__)
@@ -168,6 +169,10 @@ class DeliveryStats:
     failed: int = 0
     #: Events never sent: dropped from a full queue, or still queued when the drain time ran out.
     dropped: int = 0
+
+    def frozen(self) -> WebhookDeliveries:
+        """These counters now, as ``GET /api/bots/{id}`` and ``/metrics`` show them."""
+        return WebhookDeliveries(self.delivered, self.failed, self.dropped)
 
 
 class WebhookSender:
