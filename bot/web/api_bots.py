@@ -82,8 +82,7 @@ async def start_bot(request: web.Request) -> web.Response:
                 f"Received: a request for one more ({running} running)",
             )
         try:
-            extra = {} if webhook is None else {"webhook": webhook}
-            info = await bots.start(url, teacher, options, teacher_code=code, **extra)
+            info = await bots.start(url, teacher, options, teacher_code=code, webhook=webhook)
         except DuplicateBotError as error:
             raise _duplicate(error.bot_id, key) from None
         except (BotsUnavailableError, TooManyBotsError) as error:
