@@ -24,9 +24,9 @@ from bot.meetings.protocol import MeetingConnector, MeetingError
 from bot.outcomes import Outcome, failure_outcome
 from bot.scoring import NoScoring, ScoringHub
 from bot.session import MeetingSession
-from bot.session.settings import FACE_STAGES, check_mode
+from bot.session.settings import check_mode
 from bot.settings import num_media_workers_from_env
-from engine.faces import DetectorSettings, FaceDetector
+from engine.faces import FaceDetector, FaceDetectors
 from engine.inference import InferenceSettings
 from storage import Storage, Writer
 
@@ -137,7 +137,7 @@ class BotRuntime:
         #: (a runtime assembled by hand, as some tests do, starts no process of its own).
         self._entered = False
         self.detector = FaceDetector()
-        self._detectors: dict[str, FaceDetector] = {self.detector.settings.stage: self.detector}
+        self._detectors = FaceDetectors(self.detector)
         if num_media_workers is None:
             num_media_workers = num_media_workers_from_env()
         if num_media_workers < 1:
@@ -205,14 +205,6 @@ class BotRuntime:
                 await self.scoring.start()
                 self._scoring_started = True
 
-    def _detector(self, stage: str) -> FaceDetector:
-        """One detector per face stage, loaded on first use (``FACE_STAGES``)."""
-        found = self._detectors.get(stage)
-        if found is None:
-            settings = DetectorSettings(stage=stage)  # type: ignore[arg-type]
-            found = self._detectors[stage] = FaceDetector(settings)
-        return found
-
     def _connector(self, url: str, bot_name: str) -> tuple[MeetingConnector, str, str]:
         validate_meeting_url(url)
         for factory in self.connector_factories:
@@ -260,7 +252,7 @@ class BotRuntime:
             settings,
             self.writer,
             self.scoring if settings.reads_emotions else NoScoring(),
-            self._detector(FACE_STAGES[settings.mode]),
+            self._detectors.get(settings.face_stage),
             self._executor,
             self.live,
             meeting_id=meeting_id,

@@ -21,6 +21,7 @@ __all__ = [
     "STAGES",
     "DetectorSettings",
     "FaceDetector",
+    "FaceDetectors",
     "FaceStream",
     "FrameFaces",
     "FrameSampler",
@@ -155,6 +156,22 @@ def _scaled_box(row: np.ndarray, factor: float, dx: int, dy: int) -> Box:
         max(1, round(w * factor)),
         max(1, round(h * factor)),
     )
+
+
+class FaceDetectors:
+    """One ``FaceDetector`` per face stage, each loaded when first asked for (a stage's networks
+    only in a process that runs it); ``ready``: detectors already loaded. Ask from one thread."""
+
+    def __init__(self, *ready: FaceDetector) -> None:
+        self._by_stage: dict[str, FaceDetector] = {d.settings.stage: d for d in ready}
+
+    def get(self, stage: str) -> FaceDetector:
+        """The detector of ``stage`` (``STAGES``; ``ValueError`` naming it otherwise)."""
+        found = self._by_stage.get(stage)
+        if found is None:
+            settings = DetectorSettings(stage=stage)  # type: ignore[arg-type]  # checked there
+            found = self._by_stage[stage] = FaceDetector(settings)
+        return found
 
 
 class FrameSampler:

@@ -39,7 +39,7 @@ from bot.meetings.frames import FrameSource, due_frames
 from bot.meetings.janus_session import JanusSession
 from bot.meetings.janus_subscriber import VideoRoomSubscriber
 from bot.meetings.remote_video import AnalysedFrame
-from engine.faces import DetectorSettings, FaceDetector, SourceAnalyser
+from engine.faces import FaceDetectors, SourceAnalyser
 
 logger = logging.getLogger(__name__)
 
@@ -59,24 +59,10 @@ class _Outbox:
         self.writer.write(encode(message))
 
 
-class _Detectors:
-    """One face detector per face stage, loaded on first use (the landmark stage's networks
-    only in a worker that serves an ``attention`` bot)."""
-
-    def __init__(self) -> None:
-        self._by_stage: dict[str, FaceDetector] = {}
-
-    def get(self, stage: str) -> FaceDetector:
-        found = self._by_stage.get(stage)
-        if found is None:
-            found = self._by_stage[stage] = FaceDetector(DetectorSettings(stage=stage))  # type: ignore[arg-type]
-        return found
-
-
 class _WorkerLink:
     """One meeting link's subscriber in this worker, and the analysis tasks of its feeds."""
 
-    def __init__(self, spec: OpenLink, outbox: _Outbox, detectors: _Detectors) -> None:
+    def __init__(self, spec: OpenLink, outbox: _Outbox, detectors: FaceDetectors) -> None:
         self.spec = spec
         self.outbox = outbox
         self.detectors = detectors
@@ -179,7 +165,7 @@ class _WorkerLink:
 async def _serve(sock: socket.socket) -> None:
     reader, writer = await asyncio.open_unix_connection(sock=sock)
     outbox = _Outbox(writer)
-    detectors = _Detectors()
+    detectors = FaceDetectors()  # each stage loaded when a bot first asks for it
     links: dict[int, _WorkerLink] = {}
     outbox.post(WorkerReady(os.getpid(), "tensorflow" in sys.modules))
     try:

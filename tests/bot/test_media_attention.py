@@ -8,8 +8,8 @@ import asyncio
 import numpy as np
 
 from bot.media.wire import Analyse, FacesFound, encode, read_message
-from bot.media.worker import _Detectors
 from bot.meetings.remote_video import AnalysedFrame, RemoteVideo
+from engine.faces import FaceDetectors
 from engine.types import Attention, Box, FaceCrop
 
 AWAY = Attention(yaw_deg=48.5, pitch_deg=-3.0, eye_openness=0.31, eyes_open=True, looking_away=True)
@@ -43,7 +43,7 @@ def test_remote_video_asks_for_its_stage_and_keeps_it_for_a_restart() -> None:
 
 
 def test_a_worker_loads_one_detector_per_stage_when_first_asked() -> None:
-    detectors = _Detectors()
+    detectors = FaceDetectors()
     landmarks = detectors.get("landmarks")
     assert landmarks.settings.stage == "landmarks" and landmarks.landmarks is not None
     assert detectors.get("landmarks") is landmarks
