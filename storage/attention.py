@@ -10,14 +10,16 @@ from sqlalchemy import Select, case, false, func, select, true
 from storage.models import Sample
 
 
-def looking_away_count() -> Any:
-    """Samples with the head turned away (an aggregate; NULL readings count as not)."""
-    return func.sum(case((Sample.looking_away == true(), 1), else_=0))
+def looking_away_count(looking_away: Any = Sample.looking_away) -> Any:
+    """Samples with the head turned away (an aggregate; NULL readings count as not);
+    ``looking_away``: the column, when it is read from a subquery."""
+    return func.sum(case((looking_away == true(), 1), else_=0))
 
 
-def eyes_closed_count() -> Any:
-    """Samples with the eyes closed (an aggregate; NULL readings count as not)."""
-    return func.sum(case((Sample.eyes_open == false(), 1), else_=0))
+def eyes_closed_count(eyes_open: Any = Sample.eyes_open) -> Any:
+    """Samples with the eyes closed (an aggregate; NULL readings count as not);
+    ``eyes_open``: the column, when it is read from a subquery."""
+    return func.sum(case((eyes_open == false(), 1), else_=0))
 
 
 def select_attention_counts(participant_ids: Any) -> Select:

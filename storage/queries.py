@@ -10,14 +10,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Float, Integer, Select, case, cast, false, func, select, true
+from sqlalchemy import Float, Integer, Select, case, cast, func, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from engine.types import EngagementState
-from storage.attention import select_attention_counts
+from storage.attention import eyes_closed_count, looking_away_count, select_attention_counts
 from storage.models import Alert, Meeting, Participant, Sample
 from storage.results import (
     AlertInfo,
@@ -133,8 +133,8 @@ def select_timeline(meeting_id: str, started_at: float, bucket_s: float) -> Sele
         )
     for name in ("p_interested", "p_bored", "p_confused"):
         columns.append(func.avg(cast(samples.c[name], Float)).label(f"mean_{name}"))
-    columns.append(func.sum(case((samples.c.looking_away == true(), 1), else_=0)).label("n_away"))
-    columns.append(func.sum(case((samples.c.eyes_open == false(), 1), else_=0)).label("n_closed"))
+    columns.append(looking_away_count(samples.c.looking_away).label("n_away"))
+    columns.append(eyes_closed_count(samples.c.eyes_open).label("n_closed"))
     return select(*columns).group_by(samples.c.bucket).order_by(samples.c.bucket)
 
 
