@@ -10,8 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bot.settings import Settings
-from storage import Storage
+from bot.cli.teacher import add_database, open_storage
 
 SubParsers = argparse._SubParsersAction  # argparse exposes no public name
 
@@ -34,18 +33,14 @@ def add_report(subparsers: SubParsers) -> None:
         default=None,
         help="where to write it ('-' for standard output; default report-ID.html here)",
     )
-    parser.add_argument(
-        "--database-url",
-        help="SQLAlchemy URL (default: $CLASSPULSE_DATABASE_URL, else SQLite in the data dir)",
-    )
+    add_database(parser)
     parser.set_defaults(handler=run_report)
 
 
 def run_report(args: argparse.Namespace) -> int:
     from bot.report import load_report, render_report
 
-    settings = Settings.from_env(database_url=args.database_url)
-    with Storage.open(settings.database_url) as storage:
+    with open_storage(args) as storage:
         meeting_id = storage.find_meeting_id(args.meeting)
         page = render_report(load_report(storage, meeting_id))
     if args.output == "-":

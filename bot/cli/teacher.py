@@ -65,7 +65,7 @@ def add_history(subparsers: SubParsers) -> None:
     parser.add_argument("--alerts", action="store_true", help="with MEETING: the alerts sent")
     _add_filters(parser)
     _add_output(parser)
-    _add_database(parser)
+    add_database(parser)
     parser.set_defaults(handler=run_history)
 
 
@@ -88,7 +88,7 @@ def add_export(subparsers: SubParsers) -> None:
     parser.add_argument("--student", metavar="NAME", help="one student across meetings")
     parser.add_argument("--format", choices=("csv", "json"), help="default: from OUTPUT's suffix")
     _add_filters(parser)
-    _add_database(parser)
+    add_database(parser)
     parser.set_defaults(handler=run_export)
 
 
@@ -105,7 +105,7 @@ def add_purge(subparsers: SubParsers) -> None:
         help="e.g. 180d, 12w, 36h (a bare number is days)",
     )
     add_confirmation(parser)
-    _add_database(parser)
+    add_database(parser)
     parser.set_defaults(handler=run_purge)
 
 
@@ -119,7 +119,7 @@ def add_forget_student(subparsers: SubParsers) -> None:
     )
     parser.add_argument("name", metavar="NAME", help="the student's display name, exactly")
     add_confirmation(parser)
-    _add_database(parser)
+    add_database(parser)
     parser.set_defaults(handler=run_forget_student)
 
 
@@ -140,7 +140,7 @@ def run_history(args: argparse.Namespace) -> int:
         raise ValueError("Expected a MEETING id or --student NAME, not both. Received: both")
     if (args.timeline or args.alerts) and not args.meeting:
         raise ValueError("Expected a MEETING id with --timeline / --alerts. Received: none")
-    with _storage(args) as storage:
+    with open_storage(args) as storage:
         value, table = _history_view(storage, args)
     write_table(value, table, sys.stdout, "json" if args.json else "csv" if args.csv else "table")
     return 0
@@ -155,7 +155,7 @@ def run_export(args: argparse.Namespace) -> int:
         )
     args.timeline = args.bucket if args.what == "timeline" else None
     args.alerts = args.what == "alerts"
-    with _storage(args) as storage:
+    with open_storage(args) as storage:
         value, _ = _history_view(storage, args)
     if args.output == "-":
         (write_csv if args.format == "csv" else write_json)(value, sys.stdout)
@@ -180,7 +180,7 @@ def _nothing(args: argparse.Namespace) -> str:
 
 def run_purge(args: argparse.Namespace) -> int:
     age_s = parse_duration(args.older_than, default_unit="d", name="--older-than")
-    with _storage(args) as storage:
+    with open_storage(args) as storage:
         preview = storage.purge_older_than(age_s, dry_run=True)
         if not confirmed(args, _purged(preview)):
             return 0
@@ -209,7 +209,7 @@ def _forgotten(result: ForgetResult) -> str:
 
 def run_forget_student(args: argparse.Namespace) -> int:
     name = unicodedata.normalize("NFC", args.name)
-    with _storage(args) as storage:
+    with open_storage(args) as storage:
         try:
             preview = storage.forget_student(name, dry_run=True)
             if not confirmed(args, _forgotten(preview)):
@@ -275,7 +275,8 @@ def _add_output(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--csv", action="store_true", help="CSV instead of a table")
 
 
-def _add_database(parser: argparse.ArgumentParser) -> None:
+def add_database(parser: argparse.ArgumentParser) -> None:
+    """``--database-url``, as every command that reads the history takes it."""
     parser.add_argument(
         "--database-url",
         help="SQLAlchemy URL (default: $CLASSPULSE_DATABASE_URL, else SQLite in the data dir)",
@@ -283,7 +284,8 @@ def _add_database(parser: argparse.ArgumentParser) -> None:
 
 
 @contextmanager
-def _storage(args: argparse.Namespace) -> Iterator[Storage]:
+def open_storage(args: argparse.Namespace) -> Iterator[Storage]:
+    """The storage ``--database-url`` (``add_database``) names, else the settings' default."""
     settings = Settings.from_env(database_url=args.database_url)
     with Storage.open(settings.database_url) as storage:
         yield storage
