@@ -27,3 +27,8 @@ def check_gray(gray: np.ndarray) -> None:
                 else type(gray).__name__
             )
         )
+    if gray.size == 0:
+        # Empty frames would divide by zero in the stages' scaling: refuse them by name instead.
+        raise ValueError(
+            f"Expected a gray frame with at least one pixel. Received: shape={gray.shape}"
+        )

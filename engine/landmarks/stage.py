@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.frame_faces import check_gray
 from engine.landmarks.geometry import (
     LandmarkSettings,
     aligned_crop,
@@ -54,6 +55,7 @@ class LandmarkStage:
 
     def find(self, gray: np.ndarray) -> list[Detection]:
         """BlazeFace alone on a whole gray frame (no mesh yet)."""
+        check_gray(gray)
         return self.nets.detect(gray, self.settings.min_detection_score, self.settings.nms_iou)
 
     def read(self, gray: np.ndarray, detection: Detection) -> LandmarkFace | None:
