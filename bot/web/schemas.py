@@ -328,7 +328,9 @@ def component_schemas() -> dict[str, dict[str, Any]]:
                 "(bot.joining, bot.in_meeting, bot.alert, bot.ended, bot.failed), with "
                 "either launcher. bot.in_meeting has the code in_meeting, or restarted when the "
                 "bot's Ray actor died, was restarted and rejoined (data.gap_s: seconds not "
-                "analysed).",
+                "analysed). Never a link-local (cloud metadata), unspecified, multicast or "
+                "reserved address: such a URL is a 400, a host name resolving only there is "
+                "never connected.",
             },
         },
         "required": ["meeting_url", "teacher"],
