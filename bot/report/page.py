@@ -22,8 +22,10 @@ LIMITS = (
     "not their learning. “Confused” means a face like the angry, disgusted or fearful faces it "
     "was trained on and “bored” a face like the sad ones; a neutral face counts as interested, "
     "so a quietly lost student often reads as interested, and a frown of concentration as "
-    "confused. It finds frontal faces only: posture, a look away and cameras that are off are "
-    "not seen (the coverage above says how much of the class it saw). It was tested on posed "
+    "confused. Where a head turned and whether the eyes were open are read from face landmarks "
+    "once a second (the strips in the lanes); posture and cameras that are off are not seen "
+    "(the coverage above says how much of the class it saw), and looking away is not the same "
+    "as not listening. The emotion model was tested on posed "
     "expressions of few people and makes more errors on webcams, with children, glasses, masks "
     "or poor light. Use it as a prompt to check in with a student, never to grade or judge one."
 )
@@ -88,8 +90,8 @@ def _limits(data: ReportData) -> str:
     if "interested" in _states_in(data):
         return LIMITS
     return (
-        "In this class no emotion was read: only whether a face was in view (and, with the "
-        "landmark face stage, where the head turned and whether the eyes were open). "
+        "In this class no emotion was read: only whether a face was in view, where the head "
+        "turned and whether the eyes were open (from face landmarks, once a second). "
         "Looking away is not the same as not listening, and a camera that is off is not seen. "
         "Use it as a prompt to check in with a student, never to grade or judge one."
     )

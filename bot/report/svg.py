@@ -25,7 +25,7 @@ STATE_LABELS = {
     "confused": "confused",
     "no_face": "no face",
 }
-#: The lanes' attention strips (a reading from the landmark face stage; absent with Haar).
+#: The lanes' attention strips (from the face stage's landmark readings; absent with Haar).
 ATTENTION_COLOURS = {"looking_away": "#1d232b", "eyes_closed": "#7b3fa0"}
 INK = "#1d232b"
 MUTED = "#5d6673"
