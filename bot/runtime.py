@@ -26,6 +26,8 @@ from bot.scoring import NoScoring, ScoringHub
 from bot.session import MeetingSession
 from bot.session.settings import check_mode
 from bot.settings import num_media_workers_from_env
+from engine.attention import AttentionSettings
+from engine.face_settings import DetectorSettings
 from engine.faces import FaceDetector, FaceDetectors
 from engine.inference import InferenceSettings
 from storage import Storage, Writer
@@ -121,9 +123,14 @@ class BotRuntime:
         max_bots: int = 10,
         num_media_workers: int | None = None,
         mode: str = "engagement",
+        face_settings: DetectorSettings | None = None,
+        attention: AttentionSettings | None = None,
     ) -> None:
         """``num_media_workers``: processes that receive, decode and find faces (``bot.media``);
-        ``None``: ``$CLASSPULSE_MEDIA_WORKERS``, else one per core; 1: all in this process."""
+        ``None``: ``$CLASSPULSE_MEDIA_WORKERS``, else one per core; 1: all in this process.
+        ``face_settings``: what the face stages are built with, here and in every media worker
+        (``stage`` is each bot's mode's; default ``DetectorSettings()``). ``attention``: when a
+        turned head or closed eyes is alerted, for every bot (default ``AttentionSettings()``)."""
         self.storage = storage
         self.live = live or LiveFeed()
         #: The mode of a bot whose options name none (``$CLASSPULSE_MODE``). The inference
@@ -136,13 +143,18 @@ class BotRuntime:
         #: Set by ``async with``: only then does an engagement bot start the inference process
         #: (a runtime assembled by hand, as some tests do, starts no process of its own).
         self._entered = False
-        self.detector = FaceDetector()
-        self._detectors = FaceDetectors(self.detector)
+        self.detector = FaceDetector(face_settings)
+        self._detectors = FaceDetectors(self.detector, settings=face_settings)
+        self.attention = attention
         if num_media_workers is None:
             num_media_workers = num_media_workers_from_env()
         if num_media_workers < 1:
             raise ValueError(f"Expected num_media_workers >= 1. Received: {num_media_workers}")
-        self.media = MediaWorkers(num_media_workers) if num_media_workers > 1 else None
+        self.media = (
+            MediaWorkers(num_media_workers, face_settings=face_settings)
+            if num_media_workers > 1
+            else None
+        )
         factories = connector_factories or [janus_connector]
         # The Janus connector gets the media workers (the built-in room decodes in-process).
         self.connector_factories: list[ConnectorFactory] = [
@@ -245,6 +257,8 @@ class BotRuntime:
             )
         connector, platform, room = self._connector(meeting_url, settings.bot_name)
         settings = replace(settings, platform=platform, room=room)
+        if self.attention is not None:
+            settings = replace(settings, alerts=replace(settings.alerts, attention=self.attention))
         if settings.reads_emotions and self._entered:
             await self._start_scoring()
         session = MeetingSession(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -160,16 +161,21 @@ def _scaled_box(row: np.ndarray, factor: float, dx: int, dy: int) -> Box:
 
 class FaceDetectors:
     """One ``FaceDetector`` per face stage, each loaded when first asked for (a stage's networks
-    only in a process that runs it); ``ready``: detectors already loaded. Ask from one thread."""
+    only in a process that runs it); ``ready``: detectors already loaded. Ask from one thread.
 
-    def __init__(self, *ready: FaceDetector) -> None:
+    ``settings``: what every stage's detector is built with, its ``stage`` replaced by the one
+    asked for (default ``DetectorSettings()``); the bot runtime gives its media workers the same,
+    so a lowered yaw limit holds wherever faces are read."""
+
+    def __init__(self, *ready: FaceDetector, settings: DetectorSettings | None = None) -> None:
+        self.settings = settings or DetectorSettings()
         self._by_stage: dict[str, FaceDetector] = {d.settings.stage: d for d in ready}
 
     def get(self, stage: str) -> FaceDetector:
         """The detector of ``stage`` (``STAGES``; ``ValueError`` naming it otherwise)."""
         found = self._by_stage.get(stage)
         if found is None:
-            settings = DetectorSettings(stage=stage)  # type: ignore[arg-type]  # checked there
+            settings = replace(self.settings, stage=stage)  # type: ignore[arg-type]  # checked
             found = self._by_stage[stage] = FaceDetector(settings)
         return found
 

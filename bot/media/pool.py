@@ -27,6 +27,7 @@ from bot.media.wire import (
     read_message,
 )
 from bot.media.worker import worker_main
+from engine.face_settings import DetectorSettings
 
 logger = logging.getLogger(__name__)
 
@@ -54,11 +55,20 @@ class _Worker:
 class MediaWorkers:
     """``await start()``, then links ``register`` and ``send``; ``await aclose()`` ends all."""
 
-    def __init__(self, num_workers: int, *, start_timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        num_workers: int,
+        *,
+        start_timeout_s: float = 60.0,
+        face_settings: DetectorSettings | None = None,
+    ) -> None:
+        """``face_settings``: what each worker builds its face stages with (``FaceDetectors``);
+        default ``DetectorSettings()``. Sent at spawn: a restarted worker gets them too."""
         if not isinstance(num_workers, int) or isinstance(num_workers, bool) or num_workers < 1:
             raise ValueError(f"Expected num_workers >= 1. Received: {num_workers!r}")
         self.num_workers = num_workers
         self.start_timeout_s = start_timeout_s
+        self.face_settings = face_settings
         self._workers = [_Worker(index) for index in range(num_workers)]
         self._links: dict[int, LinkClient] = {}
         self._load: dict[int, dict[int, int]] = {}  # link → {worker: feeds}
@@ -137,7 +147,7 @@ class MediaWorkers:
         parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         process = self._context.Process(
             target=worker_main,
-            args=(child_end, logging.getLogger().getEffectiveLevel()),
+            args=(child_end, logging.getLogger().getEffectiveLevel(), self.face_settings),
             name=f"classpulse-media-{worker.index}",
             daemon=True,
         )

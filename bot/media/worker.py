@@ -39,6 +39,7 @@ from bot.meetings.frames import FrameSource, due_frames
 from bot.meetings.janus_session import JanusSession
 from bot.meetings.janus_subscriber import VideoRoomSubscriber
 from bot.meetings.remote_video import AnalysedFrame
+from engine.face_settings import DetectorSettings
 from engine.faces import FaceDetectors, SourceAnalyser
 
 logger = logging.getLogger(__name__)
@@ -162,10 +163,11 @@ class _WorkerLink:
                 await self.session.close()
 
 
-async def _serve(sock: socket.socket) -> None:
+async def _serve(sock: socket.socket, face_settings: DetectorSettings | None) -> None:
     reader, writer = await asyncio.open_unix_connection(sock=sock)
     outbox = _Outbox(writer)
-    detectors = FaceDetectors()  # each stage loaded when a bot first asks for it
+    # Each stage loaded when a bot first asks for it, with the runtime's settings.
+    detectors = FaceDetectors(settings=face_settings)
     links: dict[int, _WorkerLink] = {}
     outbox.post(WorkerReady(os.getpid(), "tensorflow" in sys.modules))
     try:
@@ -210,11 +212,14 @@ async def _serve(sock: socket.socket) -> None:
         writer.close()
 
 
-def worker_main(sock: socket.socket, log_level: int) -> None:
-    """The worker process's entry point (spawned: a fresh interpreter, nothing inherited)."""
+def worker_main(
+    sock: socket.socket, log_level: int, face_settings: DetectorSettings | None = None
+) -> None:
+    """The worker process's entry point (spawned: a fresh interpreter, nothing inherited but
+    its arguments; ``face_settings`` as the parent's ``MediaWorkers`` were given them)."""
     logging.basicConfig(
         level=log_level, format="%(asctime)s %(levelname)s media-worker %(name)s: %(message)s"
     )
     logging.getLogger("aiortc.rtcrtpreceiver").setLevel(logging.ERROR)  # until a keyframe
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(sock))
+        asyncio.run(_serve(sock, face_settings))
