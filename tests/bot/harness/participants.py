@@ -42,6 +42,20 @@ class PacketLoopTrack(MediaStreamTrack):
         #: Wall-clock send time of each frame (monotonic seconds), by frame number; the benchmark
         #: uses it to measure lag.
         self.sent_at: list[float] = []
+        self._next: EncodedClip | None = None
+        self._first = 0  # frame number at which ``clip`` started
+        #: When the first packet of the clip given to ``play`` went out (monotonic seconds).
+        self.switched_at: float | None = None
+
+    def play(self, clip: EncodedClip) -> None:
+        """Send ``clip`` from its first packet (a keyframe) at the next frame, then loop it: a
+        student who changes what the camera sees (turns the head) at a moment the test knows."""
+        if clip.fps != self.clip.fps or clip.codec != self.clip.codec:
+            raise ValueError(
+                f"Expected a {self.clip.codec} clip at {self.clip.fps} fps. "
+                f"Received: {clip.codec} at {clip.fps} fps"
+            )
+        self._next, self.switched_at = clip, None
 
     async def recv(self) -> av.Packet:
         if self.readyState != "live":
@@ -52,10 +66,16 @@ class PacketLoopTrack(MediaStreamTrack):
         delay = due - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        packet = av.Packet(self.clip.packets[self._index % len(self.clip.packets)])
+        switching = self._next is not None
+        if self._next is not None:
+            self.clip, self._next, self._first = self._next, None, self._index
+        packets = self.clip.packets
+        packet = av.Packet(packets[(self._index - self._first) % len(packets)])
         packet.pts = self._index * VIDEO_CLOCK // self.clip.fps
         packet.time_base = fractions.Fraction(1, VIDEO_CLOCK)
         self.sent_at.append(time.monotonic())
+        if switching:
+            self.switched_at = self.sent_at[-1]
         self._index += 1
         return packet
 

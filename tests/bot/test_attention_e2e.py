@@ -1,0 +1,319 @@
+"""The attention mode in a real class: Janus, aiortc students, two media workers, no TensorFlow.
+
+Janus (VideoRoom + TextRoom) in a network namespace; two students publish JAFFE clips made here:
+Umi (UY's neutral photo) faces the camera, then turns her head 55° (``turn_head``, a cylinder
+warp) at a moment the test chooses (``PacketLoopTrack.play``); Nao (NM's neutral photo) faces the
+camera throughout. A teacher and the students are in the chat. The bot is started through
+``BotRuntime.start_bot`` with ``options={"mode": "attention"}`` on a runtime whose own mode is
+``attention`` (so nothing starts the inference process), with two media worker processes, SQLite.
+
+Two thresholds are lowered for the test, through the runtime's settings (the same objects the
+product builds by default): the yaw limit to 20° (``LandmarkSettings``, default 30°) because the
+hybrid stage reads a *followed* face turned 55° by the cylinder warp at 25°-37° only
+(``tests/bot/harness/head_turns.py``), and the looking-away hold to 3 s (``AttentionSettings``,
+default 60 s) so that the class fits in well under 90 s. Frontal faces read < 10°.
+
+Checked: the teacher claims privately with the code; the looking-away state reaches the live feed
+and the whisper reaches the teacher within bounds after the turn, and nobody else gets a whisper;
+every stored sample of the meeting has NULL emotion scores (and head readings); the runtime never
+started its inference process; no process of the bot (this test process, as the bot's parent,
+and each media worker) has TensorFlow mapped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import func, or_, select
+
+from bot.meetings.janus import JanusConnector
+from bot.runtime import BotHandle, BotRuntime
+from bot.session.settings import ATTENTION_NOTICE
+from bot.session.teacher import CLAIMED
+from engine.attention import AttentionSettings
+from engine.face_settings import DetectorSettings
+from engine.landmarks.geometry import LandmarkSettings
+from storage import Storage
+from storage import models as tables
+from tests.bot.harness.clips import FPS, EncodedClip, encode_vp8, jaffe_faces, render_frames
+from tests.bot.harness.head_turns import turn_head
+from tests.bot.harness.janus_server import JanusServer
+from tests.bot.harness.participants import JanusParticipant
+
+pytestmark = [
+    pytest.mark.asyncio(loop_scope="module"),
+    pytest.mark.slow,
+    pytest.mark.datasets,
+    pytest.mark.timeout(150),
+]
+
+TEACHER = "Ms Ito"
+TURNER, STILL = "Umi", "Nao"
+YAW_LIMIT_DEG = 20.0
+LOOKING_AWAY_S = 3.0
+#: From the first turned frame sent to a live sample that reads looking away: the keyframe's trip
+#: and decoding (< 0.5 s), the next analysed frame (0.2 s at 5 fps), the next mesh reading of the
+#: followed face (``attention_interval_s=1``), then a sample period of mostly turned readings and
+#: the 1 Hz tick (≤ 2 s).
+STATE_BOUND_S = 0.5 + 0.2 + 1.0 + 2.0
+#: The run then lasts ``LOOKING_AWAY_S``; the tick and the whisper's trip add ≤ 1.5 s.
+ALERT_BOUND_S = STATE_BOUND_S + LOOKING_AWAY_S + 1.5
+
+
+@dataclass
+class AttentionClass:
+    storage: Storage
+    runtime: BotRuntime
+    bot: BotHandle
+    teacher: JanusParticipant
+    students: dict[str, JanusParticipant]
+    turned: EncodedClip
+    #: Live feed events, (arrival time monotonic, event).
+    events: list[tuple[float, dict[str, Any]]]
+    #: Whether TensorFlow was imported in this process before the class (by another test).
+    tensorflow_before: bool
+
+
+def _clip(photo: Any, path: Path) -> EncodedClip:
+    """Two seconds of ``photo`` drifting in a 640×360 frame (it loops), VP8."""
+    return encode_vp8(render_frames([photo], 2 * FPS, seconds_per_face=2.0), path)
+
+
+@pytest.fixture(scope="module")
+def head_clips(jaffe_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, EncodedClip]:
+    folder = tmp_path_factory.mktemp("attention-clips")
+    umi = jaffe_faces(jaffe_dir, "UY", ("NE",))[0]
+    nao = jaffe_faces(jaffe_dir, "NM", ("NE",))[0]
+    return {
+        "umi": _clip(umi, folder / "umi.ivf"),
+        "umi-turned": _clip(turn_head(umi, 55.0), folder / "umi-turned.ivf"),
+        "nao": _clip(nao, folder / "nao.ivf"),
+    }
+
+
+async def _record(runtime: BotRuntime, meeting_id: str, into: list[Any]) -> None:
+    async for event in runtime.live.subscribe(meeting_id):
+        into.append((time.monotonic(), event))
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def attention_class(
+    janus_server: JanusServer,
+    head_clips: dict[str, EncodedClip],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[AttentionClass]:
+    tensorflow_before = "tensorflow" in sys.modules
+    folder = tmp_path_factory.mktemp("attention-e2e")
+    storage = Storage.open(f"sqlite:///{folder / 'classpulse.db'}")
+    runtime = BotRuntime(
+        storage,
+        num_media_workers=2,
+        mode="attention",
+        face_settings=DetectorSettings(landmarks=LandmarkSettings(yaw_limit_deg=YAW_LIMIT_DEG)),
+        attention=AttentionSettings(looking_away_s=LOOKING_AWAY_S),
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        stack.callback(storage.close)
+        clips = {TURNER: head_clips["umi"], STILL: head_clips["nao"]}
+        students = {}
+        for name, clip in clips.items():
+            students[name] = JanusParticipant(janus_server.websocket_url, name, clip=clip)
+            stack.push_async_callback(students[name].stop)
+            await students[name].start()
+        teacher = JanusParticipant(janus_server.websocket_url, TEACHER)
+        stack.push_async_callback(teacher.stop)
+        await teacher.start()
+        await runtime.__aenter__()
+        stack.push_async_callback(runtime.aclose)
+        bot = await runtime.start_bot(
+            janus_server.meeting_url(), teacher=TEACHER, options={"mode": "attention"}
+        )
+        events: list[tuple[float, dict[str, Any]]] = []
+        recorder = asyncio.create_task(_record(runtime, bot.session.meeting_id, events))
+        yield AttentionClass(
+            storage,
+            runtime,
+            bot,
+            teacher,
+            students,
+            head_clips["umi-turned"],
+            events,
+            tensorflow_before,
+        )
+        recorder.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await recorder
+
+
+async def _until(condition: Callable[[], object], timeout: float, what: str) -> float:
+    """Waits until ``condition()`` is true; returns when it was seen (monotonic seconds)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.1f} s waiting for {what}")
+        await asyncio.sleep(0.05)
+    return time.monotonic()
+
+
+def _samples(room: AttentionClass, student: str, after: float = 0.0) -> list[dict[str, Any]]:
+    return [
+        event
+        for at, event in room.events
+        if at >= after and event["type"] == "sample" and event["student"] == student
+    ]
+
+
+def _num_read(room: AttentionClass, student: str, at_least: int) -> Callable[[], bool]:
+    """Whether ``student`` has at least ``at_least`` live samples with a head reading."""
+    return lambda: len([s for s in _samples(room, student) if s["attention"]]) >= at_least
+
+
+def _away(sample: dict[str, Any]) -> bool:
+    return bool(sample["attention"] and sample["attention"]["looking_away"])
+
+
+def _whispers(member: JanusParticipant) -> list[str]:
+    """Texts addressed to ``member`` alone, read off the raw TextRoom messages it received."""
+    return [
+        str(message.get("text"))
+        for message in member.record.raw
+        if message.get("whisper") is True or message.get("textroom") == "whisper"
+    ]
+
+
+def _bot_username(room: AttentionClass) -> str:
+    connector = room.bot.session.connector
+    assert isinstance(connector, JanusConnector) and connector.link is not None
+    return connector.link.chat_username
+
+
+async def test_the_looking_away_alert_reaches_the_claimed_teacher_only(
+    attention_class: AttentionClass,
+) -> None:
+    room = attention_class
+    teacher, umi = room.teacher, room.students[TURNER]
+    # Both students are read facing the camera, well inside the yaw limit.
+    for name in (TURNER, STILL):
+        await _until(_num_read(room, name, 2), 30, f"{name}'s head readings")
+    frontal = [s for name in (TURNER, STILL) for s in _samples(room, name) if s["attention"]]
+    assert all(not _away(s) and abs(s["attention"]["yaw"]) < 10 for s in frontal), frontal
+    assert all(s["p"] is None for s in frontal)  # no emotion is scored in this mode
+    # The notice of this mode was posted to the class, not whispered.
+    await teacher.wait_for_line(lambda line: line.text == ATTENTION_NOTICE and not line.whisper)
+
+    # The teacher claims privately with the code the inviter was given.
+    assert room.bot.session.teacher is None
+    await teacher.say(f"!claim {room.bot.teacher_code}", to=_bot_username(room))
+    await teacher.wait_for_line(lambda line: line.whisper and line.text == CLAIMED)
+
+    assert umi.track is not None
+    track = umi.track
+    track.play(room.turned)
+    await _until(lambda: track.switched_at is not None, 2, "the turn")
+    turned_at = track.switched_at
+    assert turned_at is not None
+    away_at = await _until(
+        lambda: any(_away(s) for s in _samples(room, TURNER, turned_at)),
+        STATE_BOUND_S + 5,
+        "a looking-away sample of Umi",
+    )
+    alert = await teacher.wait_for_line(
+        lambda line: line.whisper and line.text.startswith(f"{TURNER} has looked away for"),
+        timeout=ALERT_BOUND_S + 5,
+    )
+    alerted_at = time.monotonic()
+    state_s, alert_s = away_at - turned_at, alerted_at - turned_at
+    print(f"turn → looking-away sample {state_s:.1f} s, → whisper {alert_s:.1f} s ({alert.text})")
+    assert state_s <= STATE_BOUND_S, state_s
+    assert LOOKING_AWAY_S <= alert_s <= ALERT_BOUND_S, alert_s
+    away = [s for s in _samples(room, TURNER, away_at) if s["attention"]]
+    assert away and all(s["attention"]["yaw"] > YAW_LIMIT_DEG for s in away if _away(s)), away
+
+    await asyncio.sleep(1.0)  # a moment for a stray whisper to arrive
+    teacher_whispers = [t for t in _whispers(teacher) if t != CLAIMED]
+    assert teacher_whispers == [alert.text], teacher_whispers  # Nao, facing on, is not named
+    for student in room.students.values():  # the class heard nothing of it
+        assert _whispers(student) == [], student.display
+        assert not [line for line in student.record.lines if line.text == alert.text]
+
+
+async def test_no_emotion_score_is_stored_and_the_turn_is(attention_class: AttentionClass) -> None:
+    room = attention_class
+    writer = room.runtime.writer
+    assert writer is not None
+    assert await asyncio.to_thread(writer.flush, 10.0), "the writer did not flush in 10 s"
+    meeting_id = room.bot.session.meeting_id
+    in_meeting = (
+        select(func.count())
+        .select_from(tables.Sample)
+        .join(tables.Participant, tables.Sample.participant_id == tables.Participant.id)
+        .where(tables.Participant.meeting_id == meeting_id)
+    )
+    with room.storage.session() as session:
+        total = session.execute(in_meeting).scalar_one()
+        scored = session.execute(
+            in_meeting.where(
+                or_(
+                    tables.Sample.p_interested.is_not(None),
+                    tables.Sample.p_bored.is_not(None),
+                    tables.Sample.p_confused.is_not(None),
+                )
+            )
+        ).scalar_one()
+        read = session.execute(in_meeting.where(tables.Sample.yaw.is_not(None))).scalar_one()
+        away = session.execute(in_meeting.where(tables.Sample.looking_away.is_(True))).scalar_one()
+        alerts = session.execute(
+            select(tables.Alert.kind).where(tables.Alert.meeting_id == meeting_id)
+        ).scalars()
+        kinds = list(alerts)
+    assert total >= 10 and scored == 0, (total, scored)
+    assert read >= 10 and away >= 2, (read, away)
+    assert kinds == ["looked_away"], kinds
+
+
+def _descendants(pid: int) -> set[int]:
+    found: set[int] = set()
+    stack = [pid]
+    while stack:
+        parent = stack.pop()
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{parent}/task"):
+                with open(f"/proc/{parent}/task/{task}/children") as children:
+                    for child in children.read().split():
+                        if int(child) not in found:
+                            found.add(int(child))
+                            stack.append(int(child))
+    return found
+
+
+def _maps_tensorflow(pid: int) -> bool:
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/maps") as maps:
+        return "tensorflow" in maps.read()
+    return False
+
+
+async def test_no_inference_process_and_no_tensorflow_in_any_bot_process(
+    attention_class: AttentionClass,
+) -> None:
+    runtime = attention_class.runtime
+    assert runtime.scoring_started is False
+    assert runtime.scoring.client.pid is None  # never started
+    assert runtime.media is not None
+    workers = runtime.media.pids
+    assert len(workers) == 2 and runtime.media.tensorflow_loaded == [False, False]
+    children = _descendants(os.getpid())
+    assert set(workers) <= children, (workers, children)  # the check below covers them
+    assert [pid for pid in children if _maps_tensorflow(pid)] == []
+    if not attention_class.tensorflow_before:  # else another test of this run imported it here
+        assert "tensorflow" not in sys.modules
+        assert not _maps_tensorflow(os.getpid())
