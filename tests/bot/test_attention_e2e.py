@@ -5,7 +5,9 @@ Umi (UY's neutral photo) faces the camera, then turns her head 55° (``turn_head
 warp) at a moment the test chooses (``PacketLoopTrack.play``); Nao (NM's neutral photo) faces the
 camera throughout. A teacher and the students are in the chat. The bot is started through
 ``BotRuntime.start_bot`` with ``options={"mode": "attention"}`` on a runtime whose own mode is
-``attention`` (so nothing starts the inference process), with two media worker processes, SQLite.
+``attention`` (so nothing starts the inference process), SQLite. The class runs twice: with two
+media worker processes (their own face stages) and with none (the runtime's face stages, in this
+process) — the two places the runtime's face settings must reach.
 
 Two thresholds are lowered for the test, through the runtime's settings (the same objects the
 product builds by default): the yaw limit to 20° (``LandmarkSettings``, default 30°) because the
@@ -106,8 +108,11 @@ async def _record(runtime: BotRuntime, meeting_id: str, into: list[Any]) -> None
         into.append((time.monotonic(), event))
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
+@pytest_asyncio.fixture(
+    scope="module", loop_scope="module", params=[2, 1], ids=["media-workers", "in-process"]
+)
 async def attention_class(
+    request: pytest.FixtureRequest,
     janus_server: JanusServer,
     head_clips: dict[str, EncodedClip],
     tmp_path_factory: pytest.TempPathFactory,
@@ -117,7 +122,7 @@ async def attention_class(
     storage = Storage.open(f"sqlite:///{folder / 'classpulse.db'}")
     runtime = BotRuntime(
         storage,
-        num_media_workers=2,
+        num_media_workers=request.param,
         mode="attention",
         face_settings=DetectorSettings(landmarks=LandmarkSettings(yaw_limit_deg=YAW_LIMIT_DEG)),
         attention=AttentionSettings(looking_away_s=LOOKING_AWAY_S),
@@ -308,9 +313,9 @@ async def test_no_inference_process_and_no_tensorflow_in_any_bot_process(
     runtime = attention_class.runtime
     assert runtime.scoring_started is False
     assert runtime.scoring.client.pid is None  # never started
-    assert runtime.media is not None
-    workers = runtime.media.pids
-    assert len(workers) == 2 and runtime.media.tensorflow_loaded == [False, False]
+    workers = runtime.media.pids if runtime.media is not None else []
+    if runtime.media is not None:
+        assert len(workers) == 2 and runtime.media.tensorflow_loaded == [False, False]
     children = _descendants(os.getpid())
     assert set(workers) <= children, (workers, children)  # the check below covers them
     assert [pid for pid in children if _maps_tensorflow(pid)] == []
