@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.face_template import face_template, match_template
-from engine.frame_faces import FrameFaces, check_gray
+from engine.frame_faces import FrameFaces, check_gray, due
 from engine.preprocess import crop_face
 from engine.tracking import FaceTracker, TrackerUpdate
 from engine.types import Box, FaceCrop, PersonAbsent
@@ -49,19 +49,13 @@ class FaceStream:
         settings = self.detector.settings
         tracker = self.tracker
         interval = settings.full_interval_s if tracker.num_active else settings.search_interval_s
-        since_refine = t - self._last_refine_t
-        # Intervals are compared with 1 ms of slack: 1.2 - 0.8 < 0.4 in floating point.
-        if (
-            self._last_full_t is None
-            or t - self._last_full_t >= interval - 1e-3
-            or t < self._last_full_t
-        ):
+        if due(self._last_full_t, t, interval):
             update = tracker.update(t, self.detector.detect(gray))
             self._last_full_t = self._last_refine_t = t
             self.num_full += 1
-        elif since_refine >= settings.refine_interval_s - 1e-3 or (
+        elif due(self._last_refine_t, t, settings.refine_interval_s) or (
             len(tracker.visible()) < len(tracker.active())
-            and since_refine >= settings.retry_interval_s - 1e-3
+            and due(self._last_refine_t, t, settings.retry_interval_s)
         ):
             update = self._refine(gray, t)
         else:

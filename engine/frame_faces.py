@@ -32,3 +32,20 @@ def check_gray(gray: np.ndarray) -> None:
         raise ValueError(
             f"Expected a gray frame with at least one pixel. Received: shape={gray.shape}"
         )
+
+
+def due(last_t: float | None, t: float, interval_s: float) -> bool:
+    """Whether a pass made every ``interval_s`` seconds is due at ``t`` after one at ``last_t``
+    (never made: due; a clock that went back: due). Compared with 1 ms of slack, because in
+    floating point 1.2 - 0.8 < 0.4."""
+    return last_t is None or t < last_t or t - last_t >= interval_s - 1e-3
+
+
+def full_pass_interval(
+    num_active: int, num_visible: int, *, full_s: float, search_s: float, retry_s: float
+) -> float:
+    """How often a stream searches the whole frame: every ``search_s`` while nobody is followed,
+    every ``retry_s`` while a followed face is missing, else every ``full_s`` (new faces)."""
+    if not num_active:
+        return search_s
+    return retry_s if num_visible < num_active else full_s

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.face_template import face_template, match_template
-from engine.frame_faces import FrameFaces, check_gray
+from engine.frame_faces import FrameFaces, check_gray, due, full_pass_interval
 from engine.landmarks.geometry import ROI_SCALE, face_frame, framed_crop
 from engine.landmarks.models import Roi
 from engine.landmarks.stage import LandmarkFace, LandmarkStage
@@ -111,15 +111,14 @@ class HybridFaceStream:
         check_gray(gray)
         settings, tracker = self.settings, self.tracker
         active, visible = tracker.active(), tracker.visible()
-        if not active:
-            interval = settings.search_interval_s
-        elif len(visible) < len(active):
-            interval = settings.retry_interval_s
-        else:
-            interval = settings.full_interval_s
-        last = self._last_full_t
-        # Intervals are compared with 1 ms of slack: 1.2 - 0.8 < 0.4 in floating point.
-        full = last is None or t - last >= interval - 1e-3 or t < last
+        interval = full_pass_interval(
+            len(active),
+            len(visible),
+            full_s=settings.full_interval_s,
+            search_s=settings.search_interval_s,
+            retry_s=settings.retry_interval_s,
+        )
+        full = due(self._last_full_t, t, interval)
         boxes: list[Box] = []
         reads: dict[int, LandmarkFace] = {}  # id(box) → the mesh read that gave the box
         for number, box in visible:
@@ -163,7 +162,7 @@ class HybridFaceStream:
         if followed.template is not None:
             score, moved = match_template(gray, box, followed.template, settings.roi_margin)
         matched = score >= settings.track_min_score  # False for NaN (a flat frame)
-        if matched and t - followed.read_t < settings.attention_interval_s - 1e-3:
+        if matched and not due(followed.read_t, t, settings.attention_interval_s):
             self.num_tracked += 1
             boxes.append(moved)
             return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.frame_faces import FrameFaces, check_gray
+from engine.frame_faces import FrameFaces, check_gray, due, full_pass_interval
 from engine.landmarks.models import Roi
 from engine.landmarks.stage import LandmarkFace, LandmarkStage
 from engine.tracking import FaceTracker, TrackerSettings, TrackerUpdate
@@ -53,15 +53,14 @@ class LandmarkFaceStream:
         check_gray(gray)
         full_s, search_s, retry_s = self._intervals
         tracker = self.tracker
-        if not tracker.num_active:
-            interval = search_s
-        elif len(tracker.visible()) < len(tracker.active()):
-            interval = retry_s
-        else:
-            interval = full_s
-        last = self._last_full_t
-        # Intervals are compared with 1 ms of slack: 1.2 - 0.8 < 0.4 in floating point.
-        if last is None or t - last >= interval - 1e-3 or t < last:
+        interval = full_pass_interval(
+            len(tracker.active()),
+            len(tracker.visible()),
+            full_s=full_s,
+            search_s=search_s,
+            retry_s=retry_s,
+        )
+        if due(self._last_full_t, t, interval):
             faces = self.stage.detect(gray)
             update = tracker.update(t, [face.box for face in faces])
             self._last_full_t = t

@@ -146,3 +146,16 @@ def test_simulated_closed_eyes_read_as_closed(jaffe_dir: Path) -> None:
     frame = render_frame(640, 360, 0.0, [Appearance(closed, 0.0, 1.0)], np.random.default_rng(0))
     (face,) = stage.detect(frame)
     assert not face.attention.eyes_open
+
+
+def test_a_pass_is_due_after_its_interval_with_float_slack_or_when_the_clock_goes_back() -> None:
+    from engine.frame_faces import due, full_pass_interval
+
+    assert due(None, 0.0, 8.0)  # never made
+    assert not due(0.8, 1.1, 0.4)
+    assert due(0.8, 1.2, 0.4)  # 1.2 - 0.8 < 0.4 in floating point: the slack keeps it due
+    assert due(5.0, 4.0, 8.0)  # a clock that went back
+    intervals = {"full_s": 8.0, "search_s": 1.0, "retry_s": 0.4}
+    assert full_pass_interval(0, 0, **intervals) == 1.0  # nobody followed: search
+    assert full_pass_interval(2, 1, **intervals) == 0.4  # a followed face is missing: retry
+    assert full_pass_interval(2, 2, **intervals) == 8.0  # all in view: look for newcomers
