@@ -16,15 +16,16 @@ import numpy as np
 from tqdm import tqdm
 
 from engine.datasets.base import EMOTIONS, FaceDataset
-from engine.faces import FaceDetector
+from engine.faces import DetectorSettings, FaceDetector
 from engine.preprocess import crop_face
 from engine.types import FACE_SIZE, Box
 
 
 @lru_cache(maxsize=1)
 def live_detector() -> FaceDetector:
-    """The bot's detector with its default settings (one per process)."""
-    return FaceDetector()
+    """The face stage an ``engagement`` bot runs (Haar: ``bot.session.settings.FACE_STAGES``),
+    one per process, so evaluation and training crop photos as that bot crops its cameras."""
+    return FaceDetector(DetectorSettings(stage="haar"))
 
 
 def read_gray(path: Path) -> np.ndarray:
