@@ -50,6 +50,10 @@ class Recipe:
     #: ensemble distilled into one paper-size model). Empty: no teacher.
     distill_from: str = ""
     distill_weight: float = 0.5  # teachers' share of the target when ``distill_from`` is set
+    #: Stage 1's learning rate: ``plateau`` halves it when the selection score stalls for 2
+    #: epochs and stops after ``patience``; ``cosine`` decays it to 0 over ``epochs`` and runs
+    #: them all (the best epoch on validation is kept either way).
+    schedule: str = "plateau"
     epochs: int = 40
     patience: int = 6
     batch_size: int = 64
@@ -150,6 +154,24 @@ class SelectionScore(keras.callbacks.Callback):
         )
 
 
+def schedule_callbacks(recipe: Recipe) -> list[keras.callbacks.Callback]:
+    """Stage 1's learning-rate schedule (see ``Recipe.schedule``)."""
+    if recipe.schedule == "plateau":
+        return [
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_macro_f1", mode="max", factor=0.5, patience=2, min_lr=1e-5
+            )
+        ]
+    if recipe.schedule == "cosine":
+        rate, epochs = recipe.learning_rate, recipe.epochs
+        return [
+            keras.callbacks.LearningRateScheduler(
+                lambda epoch: 0.5 * rate * (1 + math.cos(math.pi * epoch / epochs))
+            )
+        ]
+    raise ValueError(f"Expected a schedule in ('plateau', 'cosine'). Received: {recipe.schedule!r}")
+
+
 def train_encoder(
     corpus: Corpus, recipe: Recipe, mapping: dict[str, str], run_dir: Path
 ) -> keras.Model:
@@ -170,10 +192,12 @@ def train_encoder(
         epochs=recipe.epochs,
         callbacks=[
             SelectionScore(validation_groups(corpus), mapping),
-            keras.callbacks.ReduceLROnPlateau(
-                monitor="val_macro_f1", mode="max", factor=0.5, patience=2, min_lr=1e-5
+            *schedule_callbacks(recipe),
+            *standard_callbacks(
+                run_dir,
+                "stills",
+                recipe.epochs if recipe.schedule == "cosine" else recipe.patience,
             ),
-            *standard_callbacks(run_dir, "stills", recipe.patience),
         ],
         verbose=2,
     )

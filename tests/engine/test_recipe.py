@@ -111,3 +111,29 @@ def test_shipped_report_matches_a_fresh_evaluation_of_a_public_test_slice(
     np.testing.assert_allclose(
         fresh["mean_probabilities"], committed["mean_probabilities"], atol=2e-3
     )
+
+
+def test_cosine_schedule_decays_the_rate_over_the_run_and_a_bad_name_is_refused() -> None:
+    from engine.training.recipe import Recipe, schedule_callbacks
+
+    (scheduler,) = schedule_callbacks(Recipe(schedule="cosine", epochs=60, learning_rate=1e-3))
+    rates = [scheduler.schedule(epoch) for epoch in (0, 30, 59)]
+    assert rates[0] == pytest.approx(1e-3)
+    assert rates[1] == pytest.approx(5e-4)
+    assert 0 < rates[2] < 1e-5
+    (plateau,) = schedule_callbacks(Recipe())
+    assert plateau.__class__.__name__ == "ReduceLROnPlateau"
+    with pytest.raises(
+        ValueError, match=r"Expected a schedule in \('plateau', 'cosine'\)\. Received: 'step'"
+    ):
+        schedule_callbacks(Recipe(schedule="step"))
+
+
+def test_corpus_export_packs_faces_losslessly() -> None:
+    from engine.training.export_corpus import _pack, unpack
+
+    rng = np.random.default_rng(0)
+    faces = rng.integers(0, 256, (5, 48, 48), dtype=np.uint8)
+    faces[0] = 255  # saturated and flat faces wrap around in the differences
+    faces[1] = 0
+    assert np.array_equal(unpack(_pack(faces), 5), faces)
