@@ -143,14 +143,11 @@ class ParticipantAnalysis(_Analysis):
         async for frame, t in due_frames(self.source, self._fps):
             if self.paused:
                 continue
-            try:
-                # The gray copy (8 MB for a 4K frame) is made in the worker too, off the loop.
-                found: FrameFaces = await loop.run_in_executor(
-                    self._executor, self._analyser.analyse, frame.image, t
-                )
-            except ValueError as error:  # a frame we cannot read is skipped, not fatal
-                logger.warning("skipped an unreadable frame: %s", error)
-                logger.debug("the unreadable frame came from %s", self.name)  # names: DEBUG only
+            # The gray copy (8 MB for a 4K frame) is made in the worker too, off the loop.
+            found: FrameFaces | None = await loop.run_in_executor(
+                self._executor, self._analyser.analyse_or_skip, frame.image, t
+            )
+            if found is None:  # skipped (logged without the student's name)
                 continue
             if not self.paused:
                 self._deliver(t, found.crops, found.absent)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +18,8 @@ from engine.landmarks import LandmarkStage
 from engine.landmarks.hybrid import HybridFaceStream
 from engine.landmarks.stream import LandmarkFaceStream
 from engine.types import Box
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "STAGES",
@@ -210,6 +213,8 @@ class SourceAnalyser:
     def __init__(self, detector: FaceDetector, source_id: str, fps: float) -> None:
         self.stream = detector.stream(source_id)
         self.sampler = FrameSampler(fps)
+        #: Frames whose analysis raised something other than ``ValueError`` (a stage's bug).
+        self.num_failed = 0
 
     def due(self, t: float) -> bool:
         return self.sampler.take(t)
@@ -218,3 +223,22 @@ class SourceAnalyser:
         """``frame``: an ``av.VideoFrame`` or a uint8 gray array."""
         gray = frame if isinstance(frame, np.ndarray) else gray_from_frame(frame)
         return self.stream.push(gray, t)
+
+    def analyse_or_skip(self, frame: Any, t: float) -> FrameFaces | None:
+        """``analyse``, but a frame that fails is skipped (``None``) instead of ending the caller's
+        loop: one odd frame must not stop a student's analysis for the rest of the class.
+
+        An unreadable frame (``ValueError``) is a warning; any other failure is a bug in a face
+        stage, logged with its traceback the first time and counted after that.
+        """
+        try:
+            return self.analyse(frame, t)
+        except ValueError as error:
+            logger.warning("skipped an unreadable frame: %s", error)
+        except Exception:
+            self.num_failed += 1
+            if self.num_failed == 1:
+                logger.exception("the face stage failed on a frame; it is skipped")
+            else:
+                logger.warning("the face stage failed on %d frames so far", self.num_failed)
+        return None

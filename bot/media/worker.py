@@ -137,10 +137,8 @@ class _WorkerLink:
     ) -> None:
         analyser = SourceAnalyser(self.detectors.get(stage), name, fps)
         async for frame, frame_t in due_frames(source, fps):
-            try:
-                found = analyser.analyse(frame.image, frame_t)
-            except ValueError as error:  # an unreadable frame is skipped, not fatal
-                logger.warning("skipped a frame of feed %s: %s", feed_id, error)
+            found = analyser.analyse_or_skip(frame.image, frame_t)
+            if found is None:  # skipped (logged): the next due frame is analysed as usual
                 continue
             await self.outbox.send(
                 FacesFound(
