@@ -48,7 +48,9 @@ def test_a_failing_frame_is_skipped_and_the_next_frames_are_analysed(
     assert [r is not None for r in results] == [True, False, False, False, True, True]
     assert stream.pushed == 6 and analyser.num_failed == 2
     tracebacks = [r for r in caplog.records if r.exc_info is not None]
-    assert len(tracebacks) == 1 and "stage bug" in str(tracebacks[0].exc_info[1])
+    assert len(tracebacks) == 1
+    info = tracebacks[0].exc_info
+    assert info is not None and "stage bug" in str(info[1])
     messages = [r.getMessage() for r in caplog.records]
     assert any("unreadable frame: Expected a frame" in m for m in messages)
     assert any("failed on 2 frames so far" in m for m in messages)
