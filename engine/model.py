@@ -83,10 +83,20 @@ def multi_view(encoder: keras.Model, views: int = 2) -> keras.Model:
     return keras.Model(inputs, outputs, name=f"frame_encoder_{views}_views")
 
 
-def build_sequence_head(embedding_dim: int, num_classes: int = len(CLASSES)) -> keras.Model:
-    """(T, embedding_dim) → (num_classes,): two stacked LSTM(128), dropout 0.5 after each."""
+def build_sequence_head(
+    embedding_dim: int, num_classes: int = len(CLASSES), input_dropout: float = 0.0
+) -> keras.Model:
+    """(T, embedding_dim) → (num_classes,): two stacked LSTM(128), dropout 0.5 after each.
+
+    ``input_dropout`` > 0 drops that share of each frame's embedding while training (no
+    parameters; the identity at inference): the head then cannot lean on a few units the frozen
+    CNN learned for its training faces.
+    """
     inputs = keras.Input((None, embedding_dim), name="embeddings")
-    x = layers.LSTM(128, return_sequences=True, name="lstm1")(inputs)
+    x = inputs
+    if input_dropout:
+        x = layers.Dropout(input_dropout, name="input_dropout")(x)
+    x = layers.LSTM(128, return_sequences=True, name="lstm1")(x)
     x = layers.Dropout(0.5, name="dropout1")(x)
     x = layers.LSTM(128, name="lstm2")(x)
     x = layers.Dropout(0.5, name="dropout2")(x)

@@ -54,6 +54,10 @@ class Recipe:
     #: epochs and stops after ``patience``; ``cosine`` decays it to 0 over ``epochs`` and runs
     #: them all (the best epoch on validation is kept either way).
     schedule: str = "plateau"
+    #: Stage 2: dropout on each frame's embedding before the first LSTM (training only).
+    head_input_dropout: float = 0.0
+    #: Stage 2: share of the stage-1 classifier's states in the head's targets.
+    head_teacher_weight: float = 0.0
     epochs: int = 40
     patience: int = 6
     batch_size: int = 64
@@ -207,6 +211,19 @@ def train_encoder(
     return encoder
 
 
+def still_teacher(run_dir: Path, recipe: Recipe) -> keras.Model | None:
+    """Stage 1's still classifier when stage 2 learns from it (``head_teacher_weight``)."""
+    if not recipe.head_teacher_weight:
+        return None
+    path = run_dir / "stills_best.keras"
+    if not path.is_file():
+        raise ValueError(
+            f"Expected the stage-1 classifier {path} for head_teacher_weight="
+            f"{recipe.head_teacher_weight}. Received: no such file"
+        )
+    return keras.saving.load_model(path, compile=False)
+
+
 def choose_prior_correction(
     model: EmotionModel, groups: dict[str, FaceDataset], mapping: dict[str, str]
 ) -> tuple[np.ndarray, float, float]:
@@ -282,6 +299,9 @@ def train_recipe(
             batch_size=recipe.batch_size,
             learning_rate=recipe.learning_rate,
             balancing_power=recipe.balancing_power,
+            input_dropout=recipe.head_input_dropout,
+            teacher=still_teacher(run_dir, recipe),
+            teacher_weight=recipe.head_teacher_weight,
             verbose=2,
         )
         head.save(head_path)

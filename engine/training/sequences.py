@@ -45,6 +45,32 @@ def embed_variants(
     return out
 
 
+def still_states(
+    classifier: keras.Model,
+    embeddings: np.ndarray,
+    label_names: tuple[str, ...],
+    mapping: dict[str, str],
+) -> np.ndarray:
+    """float32 (N, V, 3): the still classifier's state probabilities for cached embeddings
+    (its Dense softmax on each embedding, emotions summed into states)."""
+    kernel, bias = (
+        np.asarray(w, np.float32) for w in classifier.get_layer("emotions").get_weights()
+    )
+    if kernel.shape != (embeddings.shape[-1], len(label_names)):
+        raise ValueError(
+            f"Expected a still classifier from {embeddings.shape[-1]} features to "
+            f"{len(label_names)} emotions. Received: a Dense kernel of shape {kernel.shape}"
+        )
+    matrix = state_matrix(label_names, mapping)
+    out = np.empty((*embeddings.shape[:2], matrix.shape[1]), np.float32)
+    for start in range(0, len(embeddings), 4096):
+        logits = embeddings[start : start + 4096].astype(np.float32) @ kernel + bias
+        logits -= logits.max(axis=-1, keepdims=True)
+        p = np.exp(logits)
+        out[start : start + 4096] = (p / p.sum(axis=-1, keepdims=True)) @ matrix
+    return out
+
+
 class SequenceBatches(keras.utils.PyDataset):
     """Random sequences of embeddings, a fraction with a change of expression part-way."""
 
@@ -58,10 +84,17 @@ class SequenceBatches(keras.utils.PyDataset):
         change_fraction: float = 0.4,
         balancing_power: float = 0.5,
         seed: int = 0,
+        teacher_states: np.ndarray | None = None,
+        teacher_weight: float = 0.0,
     ) -> None:
+        """``teacher_states`` (N, V, 3): the stage-1 classifier's states for each face variant;
+        a sequence's target is then ``teacher_weight`` of those (for its last frame) and the
+        rest the face's label."""
         super().__init__()
         self.embeddings = embeddings
         self.states = states
+        self.teacher_states = teacher_states
+        self.teacher_weight = teacher_weight if teacher_states is not None else 0.0
         self.sequence_length = sequence_length
         self.batch_size = batch_size
         self.change_fraction = change_fraction
@@ -84,7 +117,11 @@ class SequenceBatches(keras.utils.PyDataset):
         )
         variant = rng.integers(0, v, size=(b, t))
         x = self.embeddings[image, variant].astype(np.float32)
-        return x, self.states[last]
+        y = self.states[last]
+        if self.teacher_states is not None and self.teacher_weight:
+            taught = self.teacher_states[last, variant[:, -1]]
+            y = (1 - self.teacher_weight) * y + self.teacher_weight * taught
+        return x, y
 
 
 def held_sequences(embeddings: np.ndarray, sequence_length: int = SEQUENCE_LENGTH) -> np.ndarray:
@@ -105,9 +142,17 @@ def train_sequences(
     learning_rate: float = 1e-3,
     num_variants: int = 4,
     balancing_power: float = 0.5,
+    input_dropout: float = 0.0,
+    teacher: keras.Model | None = None,
+    teacher_weight: float = 0.0,
     verbose: int = 1,
 ) -> keras.Model:
-    """Train (or resume) stage 2 in ``run_dir``; returns the best LSTM head."""
+    """Train (or resume) stage 2 in ``run_dir``; returns the best LSTM head.
+
+    ``teacher``: the stage-1 still classifier; with ``teacher_weight`` > 0 its state
+    probabilities on each training variant blend into the targets (the head learns to follow
+    the classifier it is built on, not only the labels, which it overfits within a few epochs).
+    """
     cache = run_dir / "embeddings.npz"
     if cache.is_file():
         stored = np.load(cache)
@@ -118,7 +163,10 @@ def train_sequences(
         np.savez(cache, train=train_embeddings, validation=val_embeddings)
     train_states = train.labels @ state_matrix(train.label_names, mapping)
     val_states = validation.labels @ state_matrix(validation.label_names, mapping)
-    head = build_sequence_head(train_embeddings.shape[-1])
+    teacher_states = None
+    if teacher is not None and teacher_weight:
+        teacher_states = still_states(teacher, train_embeddings, train.label_names, mapping)
+    head = build_sequence_head(train_embeddings.shape[-1], input_dropout=input_dropout)
     head.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss="categorical_crossentropy",
@@ -127,7 +175,12 @@ def train_sequences(
     x_val = held_sequences(val_embeddings)
     head.fit(
         SequenceBatches(
-            train_embeddings, train_states, batch_size=batch_size, balancing_power=balancing_power
+            train_embeddings,
+            train_states,
+            batch_size=batch_size,
+            balancing_power=balancing_power,
+            teacher_states=teacher_states,
+            teacher_weight=teacher_weight,
         ),
         epochs=epochs,
         validation_data=(x_val, val_states),
