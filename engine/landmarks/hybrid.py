@@ -34,7 +34,9 @@ class _Followed:
     roi: Roi
     #: The eye-aligned crop square as of the read: (cx, cy, side, angle), see ``face_frame``.
     frame: tuple[float, float, float, float]
-    attention: Attention
+    #: ``None``: the mesh could not read a face Haar found or a template still follows (a small,
+    #: blurred or blocky face): it is analysed, its attention is not known.
+    attention: Attention | None
     #: Its look at the read, followed in the frames until the next read.
     template: np.ndarray | None
 
@@ -47,6 +49,11 @@ def _box_roi(box: Box) -> Roi:
     """The mesh's region for an upright face box from Haar (no eye keypoints: level)."""
     side = max(box.width, box.height) * ROI_SCALE
     return Roi(box.x + box.width / 2, box.y + box.height / 2, side, 0.0)
+
+
+def _box_frame(box: Box) -> tuple[float, float, float, float]:
+    """The upright crop square of a box (what ``crop_face`` frames), as a ``face_frame``."""
+    return (box.x + box.width / 2, box.y + box.height / 2, float(max(box.width, box.height)), 0.0)
 
 
 def _inside(detection_box: Box, box: Box) -> bool:
@@ -64,15 +71,18 @@ class HybridFaceStream:
       detections that are not an already followed face are read by the mesh. When no face is
       followed and BlazeFace finds none, Haar (``haar``) searches the frame too and the mesh reads
       its boxes: BlazeFace misses ~1 % of faces turned 50° that Haar finds, so the hybrid
-      finds at least what either finds, at the price of both passes on a faceless tile.
+      finds at least what either finds, at the price of both passes on a faceless tile. A Haar
+      face the mesh cannot read (small, blurred, blocky: a browser's lowest simulcast layer) is
+      still a face: it is followed and cropped with its attention unknown (``None``).
     - **Following**: in every frame each visible face is followed by template matching against its
       look at its last mesh read (Haar stage's ~0.1 ms); a match below ``track_min_score`` (the
       face turned, left, or the frame went black) reads the mesh at once.
     - **The mesh** reads each face once per ``attention_interval_s`` (and at once when the template
       fails): the ``Attention``, the box corrected to the alt2-like framing (it follows turned
       faces that Haar loses), and the face-presence score (below ``min_presence`` the face is
-      missing, and lost after the tracker's ``lost_after_s``). A missing face is also looked for
-      by the mesh at its last region at each retry.
+      missing, and lost after the tracker's ``lost_after_s``) — unless its template still
+      matches: then it stays, attention unknown, and the mesh tries again a period later. A
+      missing face is also looked for by the mesh at its last region at each retry.
     - **Crops** keep the Haar framing (``crop_face`` on the box), which the shipped model was
       trained on; ``aligned_crop=True`` gives the eye-aligned crop instead, from the last read's
       roll and scale moved with the template (one ``warpAffine``).
@@ -121,11 +131,12 @@ class HybridFaceStream:
         full = due(self._last_full_t, t, interval)
         boxes: list[Box] = []
         reads: dict[int, LandmarkFace] = {}  # id(box) → the mesh read that gave the box
+        unread: set[int] = set()  # id(box) of faces found or followed that the mesh cannot read
         for number, box in visible:
-            self._follow(gray, t, number, box, boxes, reads)
+            self._follow(gray, t, number, box, boxes, reads, unread)
         if not full:
             update = tracker.update(t, boxes, scope=[number for number, _ in visible])
-            return self._result(gray, t, update, boxes, reads)
+            return self._result(gray, t, update, boxes, reads, unread)
         shown = {number for number, _ in visible}
         for number, box in active:
             followed = self._faces.get(number)
@@ -139,10 +150,12 @@ class HybridFaceStream:
                 self._keep(self.stage.read(gray, detection), boxes, reads)
         if not boxes and self.haar is not None:
             for box in self.haar(gray):
-                self._keep(self._read(gray, _box_roi(box)), boxes, reads)
+                if not self._keep(self._read(gray, _box_roi(box)), boxes, reads):
+                    boxes.append(box)
+                    unread.add(id(box))
         self._last_full_t = t
         self.num_full += 1
-        return self._result(gray, t, tracker.update(t, boxes), boxes, reads)
+        return self._result(gray, t, tracker.update(t, boxes), boxes, reads, unread)
 
     def _follow(
         self,
@@ -152,6 +165,7 @@ class HybridFaceStream:
         box: Box,
         boxes: list[Box],
         reads: dict[int, LandmarkFace],
+        unread: set[int],
     ) -> None:
         """Where the visible face ``number`` is now: template, or a mesh read when due or lost."""
         followed = self._faces.get(number)
@@ -167,17 +181,23 @@ class HybridFaceStream:
             boxes.append(moved)
             return
         at = moved if matched else box
-        self._keep(self._read(gray, _moved(followed.roi, at, followed.read_box)), boxes, reads)
+        read = self._read(gray, _moved(followed.roi, at, followed.read_box))
+        if not self._keep(read, boxes, reads) and matched:
+            # The mesh cannot read it, but its template says it is still there: keep it, unread.
+            boxes.append(moved)
+            unread.add(id(moved))
 
     def _read(self, gray: np.ndarray, roi: Roi) -> LandmarkFace | None:
         self.num_mesh += 1
         return self.stage.follow(gray, roi)
 
     @staticmethod
-    def _keep(face: LandmarkFace | None, boxes: list[Box], reads: dict[int, LandmarkFace]) -> None:
-        if face is not None:
-            boxes.append(face.box)
-            reads[id(face.box)] = face
+    def _keep(face: LandmarkFace | None, boxes: list[Box], reads: dict[int, LandmarkFace]) -> bool:
+        if face is None:
+            return False
+        boxes.append(face.box)
+        reads[id(face.box)] = face
+        return True
 
     def _result(
         self,
@@ -186,6 +206,7 @@ class HybridFaceStream:
         update: TrackerUpdate,
         boxes: list[Box],
         reads: dict[int, LandmarkFace],
+        unread: set[int],
     ) -> FrameFaces:
         passed = {id(box) for box in boxes}
         crops = []
@@ -200,6 +221,16 @@ class HybridFaceStream:
                     face.next_roi(),
                     face_frame(face.points),
                     face.attention,
+                    face_template(gray, box),
+                )
+            elif id(box) in unread:
+                before = self._faces.get(number)
+                followed = self._faces[number] = _Followed(
+                    t,
+                    box,
+                    _moved(before.roi, box, before.read_box) if before else _box_roi(box),
+                    _box_frame(box),
+                    None,
                     face_template(gray, box),
                 )
             elif (found := self._faces.get(number)) is not None:

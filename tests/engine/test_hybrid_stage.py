@@ -208,3 +208,54 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
 def test_settings_errors() -> None:
     with pytest.raises(ValueError, match=r"Expected attention_interval_s > 0 seconds. Received: 0"):
         DetectorSettings(stage="hybrid", attention_interval_s=0)
+
+
+class MeshBlindStage:
+    """The real stage, except that BlazeFace finds nothing and the mesh never reads a face: what
+    a browser's smallest, blockiest simulcast layer can look like to them while Haar still finds
+    the face. (With the old rule the face was dropped and the student read as faceless.)"""
+
+    def __init__(self, stage: object, blind_until_s: float = 99.0) -> None:
+        self.stage = stage
+        self.blind_until_s = blind_until_s
+        self.t = 0.0
+
+    def find(self, gray: np.ndarray) -> list[object]:
+        return [] if self.t < self.blind_until_s else self.stage.find(gray)  # type: ignore[attr-defined]
+
+    def read(self, gray: np.ndarray, detection: object) -> object:
+        return None if self.t < self.blind_until_s else self.stage.read(gray, detection)  # type: ignore[attr-defined]
+
+    def follow(self, gray: np.ndarray, roi: object) -> object:
+        return None if self.t < self.blind_until_s else self.stage.follow(gray, roi)  # type: ignore[attr-defined]
+
+
+def test_a_face_haar_finds_but_the_mesh_cannot_read_is_still_analysed(
+    hybrid: FaceDetector, portrait: np.ndarray
+) -> None:
+    blind = MeshBlindStage(hybrid.landmarks, blind_until_s=3.0)
+    stream = HybridFaceStream(blind, "cam", hybrid.settings, FaceDetector().detect)  # type: ignore[arg-type]
+    rng = np.random.default_rng(0)
+    face = [Appearance(portrait, 0.0, 5.0, cx=0.4, size=0.9)]
+    results = []
+    for index in range(round(7.0 * FPS)):
+        t = blind.t = index / FPS
+        frame = render_frame(640, 360, t, face, rng)
+        results.append((t, stream.push(frame, t)))
+    blind_crops = [c for t, found in results if t < 3.0 for c in found.crops]
+    # Every frame while the mesh is blind: cropped from Haar's box, attention unknown, one id.
+    assert len(blind_crops) == 15
+    assert all(crop.attention is None for crop in blind_crops)
+    assert {crop.person_id for crop in blind_crops} == {"cam/1"}
+    for t, found in results:
+        if t < 3.0:
+            (crop,) = found.crops
+            assert crop.box.width > 100  # the face, not a speck
+    # Once the mesh can read again (3 s), the same person gets attention within its interval.
+    seen = [c for t, found in results if 3.0 <= t < 5.0 for c in found.crops]
+    assert {crop.person_id for crop in seen} == {"cam/1"}
+    read = [crop.t for crop in seen if crop.attention is not None]
+    assert read and read[0] <= 4.0
+    # When the face leaves (5 s), it is dropped and reported absent: unread faces do not linger.
+    assert not [c for t, found in results if t >= 5.4 for c in found.crops]
+    assert [p.person_id for _, found in results for p in found.absent] == ["cam/1"]
