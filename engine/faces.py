@@ -208,13 +208,25 @@ class FrameSampler:
 class SourceAnalyser:
     """One video source at the analysis rate: ``due(t)`` says whether to analyse the frame taken
     at ``t``, ``analyse(frame, t)`` finds its faces. The bot asks ``due`` on its event loop and
-    runs ``analyse`` in a worker thread; the benchmark's pipeline does both in one call."""
+    runs ``analyse`` in a worker thread; the benchmark's pipeline does both in one call.
+
+    When the frame size changes (a browser lowering its resolution under load, an SFU switching
+    simulcast layers), every tracked box, template and mesh region is in the old pixels: the
+    faces are found afresh in a new stream, whose first frame is a full search. Its person
+    numbers start at 1 again, so the person of a one-person camera keeps their id (before, the
+    tracker lost them and took the same face for a second person).
+    """
 
     def __init__(self, detector: FaceDetector, source_id: str, fps: float) -> None:
+        self.detector = detector
+        self.source_id = source_id
         self.stream = detector.stream(source_id)
         self.sampler = FrameSampler(fps)
+        self._size: tuple[int, ...] | None = None
         #: Frames whose analysis raised something other than ``ValueError`` (a stage's bug).
         self.num_failed = 0
+        #: Times the frame size changed (each starts a new stream).
+        self.num_resized = 0
 
     def due(self, t: float) -> bool:
         return self.sampler.take(t)
@@ -222,6 +234,11 @@ class SourceAnalyser:
     def analyse(self, frame: Any, t: float) -> FrameFaces:
         """``frame``: an ``av.VideoFrame`` or a uint8 gray array."""
         gray = frame if isinstance(frame, np.ndarray) else gray_from_frame(frame)
+        if self._size is not None and gray.shape != self._size:
+            logger.info("frame size %s → %s: faces are found afresh", self._size, gray.shape)
+            self.stream = self.detector.stream(self.source_id)
+            self.num_resized += 1
+        self._size = gray.shape
         return self.stream.push(gray, t)
 
     def analyse_or_skip(self, frame: Any, t: float) -> FrameFaces | None:

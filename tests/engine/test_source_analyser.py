@@ -60,3 +60,37 @@ def test_analyse_itself_still_raises_for_callers_that_want_the_error() -> None:
     analyser = SourceAnalyser(FlakyDetector(FlakyStream({1: RuntimeError("x")})), "cam", 5.0)  # type: ignore[arg-type]
     with pytest.raises(RuntimeError, match="x"):
         analyser.analyse(np.zeros((36, 64), np.uint8), 0.0)
+
+
+@pytest.mark.parametrize("stage", ["haar", "hybrid"])
+def test_a_camera_that_changes_resolution_keeps_its_person(stage: str) -> None:
+    """A browser under load drops from 640×360 to 320×180 and back (or an SFU switches simulcast
+    layers): the same face stays person 1 and is cropped in every frame. Before, the tracked
+    boxes stayed in the old pixels and the face became a second person ("Dana (2)"), while the
+    first read as faceless: the Janus e2e's browser student under load."""
+    import cv2
+
+    from bot.room.faces import bundled_face_path
+    from engine.faces import DetectorSettings, FaceDetector
+    from tests.conftest import require
+    from tests.engine.clips import Appearance, render_frame
+
+    path = bundled_face_path()
+    require(path is not None, "matplotlib's sample portrait (grace_hopper.jpg) is missing")
+    portrait = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    analyser = SourceAnalyser(FaceDetector(DetectorSettings(stage=stage)), "cam", fps=5.0)
+    face = [Appearance(portrait, 0.0, 99.0, cx=0.45, size=0.8, motion=0.0)]
+    rng = np.random.default_rng(0)
+    ids = []
+    for index in range(30):
+        t = index / 5
+        frame = render_frame(640, 360, t, face, rng)
+        if 2.0 <= t < 4.0:
+            frame = cv2.resize(frame, (320, 180), interpolation=cv2.INTER_AREA)
+        found = analyser.analyse(frame, t)
+        ids.append([crop.person_id for crop in found.crops])
+    assert {person for frame_ids in ids for person in frame_ids} == {"cam/1"}  # never a second
+    assert all(ids[index] == ["cam/1"] for index in (10, 11, 20, 21))  # found at once each time
+    if stage == "hybrid":
+        assert ids == [["cam/1"]] * 30
+    assert analyser.num_resized == 2
