@@ -23,9 +23,9 @@ from engine.types import FACE_SIZE, Box
 
 @lru_cache(maxsize=1)
 def live_detector() -> FaceDetector:
-    """The face stage an ``engagement`` bot runs (Haar: ``bot.session.settings.FACE_STAGES``),
+    """The face stage an ``engagement`` bot runs (hybrid: ``bot.session.settings.FACE_STAGES``),
     one per process, so evaluation and training crop photos as that bot crops its cameras."""
-    return FaceDetector(DetectorSettings(stage="haar"))
+    return FaceDetector(DetectorSettings(stage="hybrid"))
 
 
 def read_gray(path: Path) -> np.ndarray:

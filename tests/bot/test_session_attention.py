@@ -111,7 +111,7 @@ def test_the_mode_is_checked_and_sets_what_is_analysed() -> None:
         engagement.face_stage,
         engagement.notice,
         engagement.alerts.alert_emotions,
-    ) == ("engagement", "haar", NOTICE, True)
+    ) == ("engagement", "hybrid", NOTICE, True)
     for bad in ("emotion", "", 1, None):
         with pytest.raises(OptionError) as raised:
             session_settings("T", {"mode": bad})
