@@ -44,7 +44,13 @@ from engine.face_streams import FaceStream  # noqa: E402
 from engine.face_template import face_template, match_template  # noqa: E402
 from engine.faces import DetectorSettings, FaceDetector  # noqa: E402
 from engine.landmarks import LandmarkStage  # noqa: E402
-from engine.landmarks.geometry import LEFT_EYE_OUTER, RIGHT_EYE_OUTER, eye_angle  # noqa: E402
+from engine.landmarks.geometry import (  # noqa: E402
+    LEFT_EYE_OUTER,
+    RIGHT_EYE_CORNERS,
+    RIGHT_EYE_OUTER,
+    eye_angle,
+    eye_roi,
+)
 from engine.landmarks.hybrid import HybridFaceStream  # noqa: E402
 from engine.landmarks.models import Roi  # noqa: E402
 from engine.landmarks.stream import LandmarkFaceStream  # noqa: E402
@@ -276,7 +282,8 @@ def pass_table(photos: list[np.ndarray], haar: FaceDetector, stage: LandmarkStag
         "template follow (match_template)",
         "BlazeFace full frame",
         "face mesh, one face",
-        "mesh + pose + eyes + aligned crop",
+        "eyelid model, one eye",
+        "mesh + pose + eyelids + aligned crop",
     )
     rows: dict[str, list[float]] = {name: [] for name in names}
 
@@ -300,7 +307,9 @@ def pass_table(photos: list[np.ndarray], haar: FaceDetector, stage: LandmarkStag
         if faces:
             roi = faces[0].next_roi()
             rows[names[5]].append(timed(partial(stage.nets.mesh, frame, roi))[0])
-            rows[names[6]].append(timed(partial(follow_and_crop, frame, roi))[0])
+            eye = eye_roi(faces[0].points, RIGHT_EYE_CORNERS)
+            rows[names[6]].append(timed(partial(stage.nets.eye, frame, eye, False))[0])
+            rows[names[7]].append(timed(partial(follow_and_crop, frame, roi))[0])
     print(f"\n   Each pass alone on {len(frames)} frames, CPU ms (median p95)")
     for name, values in rows.items():
         print(f"   {name:34} {percentiles(values):>14}")

@@ -64,7 +64,8 @@ class Attention:
     yaw_deg: float
     #: Degrees the head is tilted: 0 level, positive looking up, negative looking down.
     pitch_deg: float
-    #: Mean eye aspect ratio of both eyes (eyelid gap over eye width; ~0.3 open, < ~0.15 closed).
+    #: Eyelid gap over eye width of the nearer eye (``engine.landmarks.geometry.lid_openness``:
+    #: ~0.25 open, < 0.12 closed).
     eye_openness: float
     eyes_open: bool
     #: Head turned or tilted beyond the set limits (``engine.attention.AttentionSettings``).

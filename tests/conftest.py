@@ -36,6 +36,13 @@ def jaffe_dir(datasets_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def taiwanese_faces(datasets_dir: Path) -> Path:
+    path = datasets_dir / "taiwanese" / "faces"
+    require(any(path.glob("*.jpg")), f"Taiwanese faces missing in {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
 def fer2013_csv(datasets_dir: Path) -> Path:
     path = datasets_dir / "fer2013" / "fer2013.csv.gz"
     require(path.is_file(), f"{path} is missing")

@@ -1,6 +1,7 @@
-"""Landmark face stage: BlazeFace + face mesh (OpenCV dnn), head pose, eyes, aligned crops."""
+"""Landmark face stage: BlazeFace + face mesh + eyelid model (OpenCV dnn), head pose, eyes,
+aligned crops."""
 
-from engine.landmarks.geometry import LandmarkSettings, eye_aspect_ratio, head_pose
+from engine.landmarks.geometry import LandmarkSettings, head_pose, lid_openness
 from engine.landmarks.stage import LandmarkFace, LandmarkStage
 
-__all__ = ["LandmarkFace", "LandmarkSettings", "LandmarkStage", "eye_aspect_ratio", "head_pose"]
+__all__ = ["LandmarkFace", "LandmarkSettings", "LandmarkStage", "head_pose", "lid_openness"]

