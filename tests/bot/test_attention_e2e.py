@@ -1,22 +1,25 @@
 """The attention mode in a real class: Janus, aiortc students, two media workers, no TensorFlow.
 
-Janus (VideoRoom + TextRoom) in a network namespace; two students publish JAFFE clips made here:
-Umi (UY's neutral photo) faces the camera, then turns her head 55° (``turn_head``, a cylinder
-warp) at a moment the test chooses (``PacketLoopTrack.play``); Nao (NM's neutral photo) faces the
-camera throughout. A teacher and the students are in the chat. The bot is started through
+Janus (VideoRoom + TextRoom) in a network namespace; two students publish clips made here: Umi
+(JAFFE UY's neutral photo) faces the camera, then turns her head 55° (``turn_head``, a cylinder
+warp) at a moment the test chooses (``PacketLoopTrack.play``); Eri (Taiwanese performer 10's
+neutral photo) faces the camera with open eyes, and after Umi's alert shuts them (the same
+performer's photo smiling with her eyes shut: real closed eyes, not a simulation). A teacher and the students are in the chat. The bot is started through
 ``BotRuntime.start_bot`` with ``options={"mode": "attention"}`` on a runtime whose own mode is
 ``attention`` (so nothing starts the inference process), SQLite. The class runs twice: with two
 media worker processes (their own face stages) and with none (the runtime's face stages, in this
 process) — the two places the runtime's face settings must reach.
 
-Two thresholds are lowered for the test, through the runtime's settings (the same objects the
+Three thresholds are lowered for the test, through the runtime's settings (the same objects the
 product builds by default): the yaw limit to 20° (``LandmarkSettings``, default 30°) because the
 hybrid stage reads a *followed* face turned 55° by the cylinder warp at 25°-37° only
-(``tests/bot/harness/head_turns.py``), and the looking-away hold to 3 s (``AttentionSettings``,
-default 60 s) so that the class fits in well under 90 s. Frontal faces read < 10°.
+(``tests/bot/harness/head_turns.py``), and the looking-away and eyes-closed holds to 3 s
+(``AttentionSettings``, defaults 60 s and 30 s) so that the class fits in well under 90 s.
+Frontal faces read < 10°.
 
 Checked: the teacher claims privately with the code; the looking-away state reaches the live feed
 and the whisper reaches the teacher within bounds after the turn, and nobody else gets a whisper;
+the same for the eyes-closed state and whisper after Eri shuts her eyes;
 every stored sample of the meeting has NULL emotion scores (and head readings); the runtime never
 started its inference process; no process of the bot (this test process, as the bot's parent,
 and each media worker) has TensorFlow mapped.
@@ -34,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 import pytest_asyncio
 from sqlalchemy import func, or_, select
@@ -60,9 +65,9 @@ pytestmark = [
 ]
 
 TEACHER = "Ms Ito"
-TURNER, STILL = "Umi", "Nao"
+TURNER, SLEEPER = "Umi", "Eri"
 YAW_LIMIT_DEG = 20.0
-LOOKING_AWAY_S = 3.0
+LOOKING_AWAY_S = EYES_CLOSED_S = 3.0
 #: From the first turned frame sent to a live sample that reads looking away: the keyframe's trip
 #: and decoding (< 0.5 s), the next analysed frame (0.2 s at 5 fps), the next mesh reading of the
 #: followed face (``attention_interval_s=1``), then a sample period of mostly turned readings and
@@ -80,6 +85,7 @@ class AttentionClass:
     teacher: JanusParticipant
     students: dict[str, JanusParticipant]
     turned: EncodedClip
+    shut: EncodedClip
     #: Live feed events, (arrival time monotonic, event).
     events: list[tuple[float, dict[str, Any]]]
     #: Whether TensorFlow was imported in this process before the class (by another test).
@@ -91,15 +97,26 @@ def _clip(photo: Any, path: Path) -> EncodedClip:
     return encode_vp8(render_frames([photo], 2 * FPS, seconds_per_face=2.0), path)
 
 
+def _taiwanese_head(faces: Path, name: str) -> np.ndarray:
+    """The head of a Taiwanese photo (256² head and shoulders): its upper middle 176² square,
+    so that the face fills the clip's frame about as a JAFFE face does."""
+    image = cv2.imread(str(faces / f"{name}.jpg"), cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        raise FileNotFoundError(f"Expected {name}.jpg. Received: none in {faces}")
+    return np.ascontiguousarray(image[16:192, 40:216])
+
+
 @pytest.fixture(scope="module")
-def head_clips(jaffe_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, EncodedClip]:
+def head_clips(
+    jaffe_dir: Path, taiwanese_faces: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, EncodedClip]:
     folder = tmp_path_factory.mktemp("attention-clips")
     umi = jaffe_faces(jaffe_dir, "UY", ("NE",))[0]
-    nao = jaffe_faces(jaffe_dir, "NM", ("NE",))[0]
     return {
         "umi": _clip(umi, folder / "umi.ivf"),
         "umi-turned": _clip(turn_head(umi, 55.0), folder / "umi-turned.ivf"),
-        "nao": _clip(nao, folder / "nao.ivf"),
+        "eri": _clip(_taiwanese_head(taiwanese_faces, "1001a02"), folder / "eri.ivf"),
+        "eri-shut": _clip(_taiwanese_head(taiwanese_faces, "1031b13"), folder / "eri-shut.ivf"),
     }
 
 
@@ -125,11 +142,11 @@ async def attention_class(
         num_media_workers=request.param,
         mode="attention",
         face_settings=DetectorSettings(landmarks=LandmarkSettings(yaw_limit_deg=YAW_LIMIT_DEG)),
-        attention=AttentionSettings(looking_away_s=LOOKING_AWAY_S),
+        attention=AttentionSettings(looking_away_s=LOOKING_AWAY_S, eyes_closed_s=EYES_CLOSED_S),
     )
     async with contextlib.AsyncExitStack() as stack:
         stack.callback(storage.close)
-        clips = {TURNER: head_clips["umi"], STILL: head_clips["nao"]}
+        clips = {TURNER: head_clips["umi"], SLEEPER: head_clips["eri"]}
         students = {}
         for name, clip in clips.items():
             students[name] = JanusParticipant(janus_server.websocket_url, name, clip=clip)
@@ -152,6 +169,7 @@ async def attention_class(
             teacher,
             students,
             head_clips["umi-turned"],
+            head_clips["eri-shut"],
             events,
             tensorflow_before,
         )
@@ -187,6 +205,10 @@ def _away(sample: dict[str, Any]) -> bool:
     return bool(sample["attention"] and sample["attention"]["looking_away"])
 
 
+def _closed(sample: dict[str, Any]) -> bool:
+    return bool(sample["attention"] and not sample["attention"]["eyes_open"])
+
+
 def _whispers(member: JanusParticipant) -> list[str]:
     """Texts addressed to ``member`` alone, read off the raw TextRoom messages it received."""
     return [
@@ -208,10 +230,11 @@ async def test_the_looking_away_alert_reaches_the_claimed_teacher_only(
     room = attention_class
     teacher, umi = room.teacher, room.students[TURNER]
     # Both students are read facing the camera, well inside the yaw limit.
-    for name in (TURNER, STILL):
+    for name in (TURNER, SLEEPER):
         await _until(_num_read(room, name, 2), 30, f"{name}'s head readings")
-    frontal = [s for name in (TURNER, STILL) for s in _samples(room, name) if s["attention"]]
+    frontal = [s for name in (TURNER, SLEEPER) for s in _samples(room, name) if s["attention"]]
     assert all(not _away(s) and abs(s["attention"]["yaw"]) < 10 for s in frontal), frontal
+    assert all(s["attention"]["eyes_open"] for s in frontal), frontal
     assert all(s["p"] is None for s in frontal)  # no emotion is scored in this mode
     # The notice of this mode was posted to the class, not whispered.
     await teacher.wait_for_line(lambda line: line.text == ATTENTION_NOTICE and not line.whisper)
@@ -246,8 +269,47 @@ async def test_the_looking_away_alert_reaches_the_claimed_teacher_only(
 
     await asyncio.sleep(1.0)  # a moment for a stray whisper to arrive
     teacher_whispers = [t for t in _whispers(teacher) if t != CLAIMED]
-    assert teacher_whispers == [alert.text], teacher_whispers  # Nao, facing on, is not named
+    assert teacher_whispers == [alert.text], teacher_whispers  # Eri, facing on, is not named
     for student in room.students.values():  # the class heard nothing of it
+        assert _whispers(student) == [], student.display
+        assert not [line for line in student.record.lines if line.text == alert.text]
+
+
+async def test_the_eyes_closed_alert_reaches_the_claimed_teacher_only(
+    attention_class: AttentionClass,
+) -> None:
+    """After the looking-away chapter (the teacher has claimed): Eri shuts her eyes."""
+    room = attention_class
+    teacher, eri = room.teacher, room.students[SLEEPER]
+    assert room.bot.session.teacher is not None, "the looking-away chapter claims first"
+    before = [t for t in _whispers(teacher) if t != CLAIMED]
+    assert eri.track is not None
+    track = eri.track
+    track.play(room.shut)
+    await _until(lambda: track.switched_at is not None, 2, "the eyes shutting")
+    shut_at = track.switched_at
+    assert shut_at is not None
+    closed_at = await _until(
+        lambda: any(_closed(s) for s in _samples(room, SLEEPER, shut_at)),
+        STATE_BOUND_S + 5,
+        "an eyes-closed sample of Eri",
+    )
+    alert = await teacher.wait_for_line(
+        lambda line: line.whisper and line.text.startswith(f"{SLEEPER}'s eyes have been closed"),
+        timeout=ALERT_BOUND_S + 5,
+    )
+    alert_s = time.monotonic() - shut_at
+    state_s = closed_at - shut_at
+    print(f"eyes shut → eyes-closed sample {state_s:.1f} s, → whisper {alert_s:.1f} s")
+    assert state_s <= STATE_BOUND_S, state_s
+    assert EYES_CLOSED_S <= alert_s <= ALERT_BOUND_S, alert_s
+    closed = [s for s in _samples(room, SLEEPER, closed_at) if s["attention"]]
+    assert closed and max(s["attention"]["eyes_closed_s"] for s in closed) >= EYES_CLOSED_S - 1.0
+
+    await asyncio.sleep(1.0)
+    teacher_whispers = [t for t in _whispers(teacher) if t != CLAIMED]
+    assert teacher_whispers == [*before, alert.text], teacher_whispers
+    for student in room.students.values():
         assert _whispers(student) == [], student.display
         assert not [line for line in student.record.lines if line.text == alert.text]
 
@@ -283,7 +345,7 @@ async def test_no_emotion_score_is_stored_and_the_turn_is(attention_class: Atten
         kinds = list(alerts)
     assert total >= 10 and scored == 0, (total, scored)
     assert read >= 10 and away >= 2, (read, away)
-    assert kinds == ["looked_away"], kinds
+    assert kinds == ["looked_away", "eyes_closed"], kinds
 
 
 def _descendants(pid: int) -> set[int]:
