@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from gpu_search import SIDE, StillClassifier, Validation, augment, standardise, unpack
+from gpu_augment import SIDE, augment
+from gpu_search import StillClassifier, Validation, standardise, unpack
 from torch import nn
 
 
