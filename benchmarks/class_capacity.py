@@ -22,6 +22,7 @@ Usage (from the repo root; one heavy benchmark at a time)::
 
     .venv/bin/python -m benchmarks.class_capacity --students 8,16,32,48,60
     .venv/bin/python -m benchmarks.class_capacity --students 60 --media-workers 1   # in-process
+    .venv/bin/python -m benchmarks.class_capacity --students 32 --skip-decode --soak-s 600
 """
 
 from __future__ import annotations
@@ -196,7 +197,8 @@ def serve_and_measure(
         time.sleep(args.warmup)
         m0, f0, t0 = metrics(port), tree_figures(root), time.monotonic()
         profiles = _start_profiles(root, args.window, work) if args.profile else []
-        time.sleep(args.window)
+        soak = _soak(port, root, count, args.soak_s) if args.soak_s else None
+        time.sleep(max(0.0, t0 + args.window - time.monotonic()))
         m1, f1, t1 = metrics(port), tree_figures(root), time.monotonic()
         wall = t1 - t0
         cpu = {k: 100 * (f1[k][0] - f0.get(k, (0.0, 0.0))[0]) / wall for k in f1}
@@ -215,6 +217,8 @@ def serve_and_measure(
         }
         if profiles:
             result["profile"] = _finish_profiles(profiles)
+        if soak is not None:
+            result["soak"] = soak
         return result
     finally:
         serve.send_signal(signal.SIGTERM)
@@ -222,6 +226,41 @@ def serve_and_measure(
             serve.wait(30)
         except subprocess.TimeoutExpired:
             serve.kill()
+
+
+def _soak(port: int, root: int, count: int, seconds: float, every_s: float = 30.0) -> dict:
+    """RSS of the server's tree and analysed fps every ``every_s`` for ``seconds``: whether
+    memory stays flat (least-squares slope over the samples after the first minute)."""
+    frames = "classpulse_video_frames_analysed_total"
+    series: list[dict[str, float]] = []
+    start, last = time.monotonic(), metrics(port)[frames]
+    while time.monotonic() - start < seconds:
+        time.sleep(every_s)
+        now = metrics(port)[frames]
+        rss = sum(r for _, r in tree_figures(root).values())
+        t = time.monotonic() - start
+        series.append(
+            {"t_s": round(t), "rss_mb": round(rss), "fps": (now - last) / every_s / count}
+        )
+        last = now
+        print(json.dumps({"soak": series[-1]}), flush=True)
+    settled = [p for p in series if p["t_s"] >= 60] or series
+    slope = 0.0
+    if len(settled) >= 2:
+        ts = [p["t_s"] / 60 for p in settled]
+        mean_t, mean_r = sum(ts) / len(ts), sum(p["rss_mb"] for p in settled) / len(ts)
+        covariance = sum(
+            (t - mean_t) * (p["rss_mb"] - mean_r) for t, p in zip(ts, settled, strict=True)
+        )
+        slope = covariance / max(sum((t - mean_t) ** 2 for t in ts), 1e-9)
+    return {
+        "seconds": round(seconds),
+        "rss_first_mb": series[0]["rss_mb"] if series else None,
+        "rss_last_mb": series[-1]["rss_mb"] if series else None,
+        "rss_slope_mb_per_min": round(slope, 2),
+        "rss_per_student_mb": round(series[-1]["rss_mb"] / count, 1) if series else None,
+        "fps_min": round(min(p["fps"] for p in series), 2) if series else None,
+    }
 
 
 def _start_profiles(
@@ -254,7 +293,7 @@ def measure(
     server: JanusServer, count: int, workers: int | None, args: argparse.Namespace, clip: Path
 ) -> dict:
     work = Path(tempfile.mkdtemp(prefix="capacity-"))
-    run_s = 600.0
+    run_s = max(600.0, args.warmup + args.window + args.soak_s + 300.0)
     publishers = start_publishers(server, count, clip, run_s)
     try:
         result: dict = {"students": count, "media_workers": workers or "default"}
@@ -305,6 +344,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=25.0)
     parser.add_argument("--window", type=float, default=40.0)
     parser.add_argument("--skip-decode", action="store_true", help="no decode-only phase")
+    parser.add_argument(
+        "--soak-s",
+        type=float,
+        default=0.0,
+        help="also sample RSS and fps every 30 s for this long (the window grows to match)",
+    )
     parser.add_argument("--profile", action="store_true", help="py-spy each server process")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)

@@ -39,6 +39,14 @@ class _Followed:
     attention: Attention | None
     #: Its look at the read, followed in the frames until the next read.
     template: np.ndarray | None
+    #: When the eyelid model last read its eyes (``None``: never; see ``eyelid_interval_s``).
+    eyes_t: float | None = None
+
+    def openness(self, t: float, interval_s: float) -> float | None:
+        """The last eyelid reading while it is younger than ``interval_s``, else ``None``."""
+        if self.attention is None or self.eyes_t is None or due(self.eyes_t, t, interval_s):
+            return None
+        return self.attention.eye_openness
 
 
 def _moved(roi: Roi, box: Box, since: Box) -> Roi:
@@ -181,15 +189,18 @@ class HybridFaceStream:
             boxes.append(moved)
             return
         at = moved if matched else box
-        read = self._read(gray, _moved(followed.roi, at, followed.read_box))
+        openness = followed.openness(t, settings.eyelid_interval_s)
+        read = self._read(gray, _moved(followed.roi, at, followed.read_box), openness)
         if not self._keep(read, boxes, reads) and matched:
             # The mesh cannot read it, but its template says it is still there: keep it, unread.
             boxes.append(moved)
             unread.add(id(moved))
 
-    def _read(self, gray: np.ndarray, roi: Roi) -> LandmarkFace | None:
+    def _read(
+        self, gray: np.ndarray, roi: Roi, openness: float | None = None
+    ) -> LandmarkFace | None:
         self.num_mesh += 1
-        return self.stage.follow(gray, roi)
+        return self.stage.follow(gray, roi, openness)
 
     @staticmethod
     def _keep(face: LandmarkFace | None, boxes: list[Box], reads: dict[int, LandmarkFace]) -> bool:
@@ -215,6 +226,7 @@ class HybridFaceStream:
                 continue  # the tracker keeps the very Box: this one was seen at an earlier check
             face = reads.get(id(box))
             if face is not None:
+                before = self._faces.get(number)
                 followed = self._faces[number] = _Followed(
                     t,
                     box,
@@ -222,6 +234,7 @@ class HybridFaceStream:
                     face_frame(face.points),
                     face.attention,
                     face_template(gray, box),
+                    t if face.eyes_read else (before.eyes_t if before else None),
                 )
             elif id(box) in unread:
                 before = self._faces.get(number)

@@ -35,6 +35,8 @@ class LandmarkFace:
     #: The mesh's face-presence score in [0, 1].
     presence: float
     attention: Attention
+    #: Whether the eyelid model read the eyes in this frame (else an earlier reading stands).
+    eyes_read: bool = True
 
     def next_roi(self) -> Roi:
         """Where to read this face's mesh in the next frame."""
@@ -66,15 +68,24 @@ class LandmarkStage:
         """The mesh of a face BlazeFace found (``None`` when the mesh sees no face there)."""
         return self.follow(gray, detection_roi(detection.box, detection.keypoints))
 
-    def follow(self, gray: np.ndarray, roi: Roi) -> LandmarkFace | None:
+    def follow(
+        self, gray: np.ndarray, roi: Roi, openness: float | None = None
+    ) -> LandmarkFace | None:
         """The face inside ``roi`` (its region from the last frame), or ``None`` when the mesh
-        says no face is there."""
+        says no face is there. ``openness``: an eyelid reading still fresh enough to stand
+        (the eyelid model is then not run); ``None`` reads the eyes now."""
         points, presence = self.nets.mesh(gray, roi)
         if presence < self.settings.min_presence:
             return None
-        openness = self.eye_openness(gray, points)
+        eyes_read = openness is None
+        if openness is None:
+            openness = self.eye_openness(gray, points)
         return LandmarkFace(
-            face_box(points), points, presence, attention(points, openness, self.settings)
+            face_box(points),
+            points,
+            presence,
+            attention(points, openness, self.settings),
+            eyes_read,
         )
 
     def eye_openness(self, gray: np.ndarray, points: np.ndarray) -> float:

@@ -59,18 +59,20 @@ def test_shut_eyes_read_closed_and_open_eyes_open(taiwanese_faces: Path) -> None
 
 
 def test_a_performer_shutting_her_eyes_reads_closed_within_seconds(taiwanese_faces: Path) -> None:
-    """The hybrid stage (both modes' stage) on 3 s of performer 10's neutral photo, then 5 s of
-    her smiling with shut eyes; its readings fed to the attention window the session keeps."""
+    """The hybrid stage (both modes' stage) on 3 s of performer 10's neutral photo, then 7 s of
+    her smiling with shut eyes; its readings fed to the attention window the session keeps. The
+    mesh reads the face once a second and the eyelid model at most every 2 s
+    (``DetectorSettings.eyelid_interval_s``): the first shut reading comes within 3.4 s."""
     opened, shut = photo(taiwanese_faces, "1001a02"), photo(taiwanese_faces, "1031b13")
     appearances = [
         Appearance(opened, 0.0, 3.0, size=0.9, motion=0.01),
-        Appearance(shut, 3.0, 8.0, size=0.9, motion=0.01),
+        Appearance(shut, 3.0, 10.0, size=0.9, motion=0.01),
     ]
     stream = FaceDetector(DetectorSettings(stage="hybrid")).stream("cam")
     window = AttentionWindow()
     rng = np.random.default_rng(0)
     readings = []
-    for index in range(round(8.0 * FPS)):
+    for index in range(round(10.0 * FPS)):
         t = index / FPS
         for crop in stream.push(render_frame(640, 360, t, appearances, rng), t).crops:
             window.push(t, crop.attention)
@@ -79,11 +81,10 @@ def test_a_performer_shutting_her_eyes_reads_closed_within_seconds(taiwanese_fac
         if t < 3.0:
             assert window.eyes_closed_for(t) == 0.0, (t, readings)
     assert all(is_open for t, is_open in readings if t < 3.0), readings
-    # The mesh is read once a second: the first shut reading lands within about a second.
     first_shut = min(t for t, is_open in readings if not is_open)
-    assert 3.0 <= first_shut <= 4.4, readings
+    assert 3.0 <= first_shut <= 3.0 + 2.0 + 1.0 + 0.4, readings
     assert all(not is_open for t, is_open in readings if t >= first_shut), readings
-    end = 8.0 - 1 / FPS
+    end = 10.0 - 1 / FPS
     assert window.eyes_closed_for(end) >= end - first_shut - 1e-6
     perclos = window.perclos(end)
     assert perclos is not None and perclos > 0.3, readings

@@ -13,6 +13,7 @@ import pytest
 from bot.room.faces import bundled_face_path
 from engine.faces import DetectorSettings, FaceDetector
 from engine.frame_faces import FrameFaces
+from engine.landmarks import LandmarkStage
 from engine.landmarks.hybrid import HybridFaceStream
 from engine.preprocess import DEFAULT_MARGIN, crop_face
 from engine.types import FACE_SIZE, FaceCrop
@@ -226,8 +227,10 @@ class MeshBlindStage:
     def read(self, gray: np.ndarray, detection: object) -> object:
         return None if self.t < self.blind_until_s else self.stage.read(gray, detection)  # type: ignore[attr-defined]
 
-    def follow(self, gray: np.ndarray, roi: object) -> object:
-        return None if self.t < self.blind_until_s else self.stage.follow(gray, roi)  # type: ignore[attr-defined]
+    def follow(self, gray: np.ndarray, roi: object, openness: float | None = None) -> object:
+        if self.t < self.blind_until_s:
+            return None
+        return self.stage.follow(gray, roi, openness)  # type: ignore[attr-defined]
 
 
 def test_a_face_haar_finds_but_the_mesh_cannot_read_is_still_analysed(
@@ -259,3 +262,30 @@ def test_a_face_haar_finds_but_the_mesh_cannot_read_is_still_analysed(
     # When the face leaves (5 s), it is dropped and reported absent: unread faces do not linger.
     assert not [c for t, found in results if t >= 5.4 for c in found.crops]
     assert [p.person_id for _, found in results for p in found.absent] == ["cam/1"]
+
+
+def test_the_eyelid_model_reads_a_followed_face_once_per_eyelid_interval(
+    portrait: np.ndarray,
+) -> None:
+    """Mesh once a second, eyelids every 2 s (``eyelid_interval_s``): over 6 s of a still face
+    at 5 fps, 6 mesh reads and 3 eyelid reads; every crop carries the last eyelid reading."""
+    stage = LandmarkStage()
+    readings: list[float] = []
+    read_eyes = stage.eye_openness
+
+    def counted(gray: np.ndarray, points: np.ndarray) -> float:
+        readings.append(read_eyes(gray, points))
+        return readings[-1]
+
+    stage.eye_openness = counted  # type: ignore[method-assign]
+    stream = HybridFaceStream(stage, "cam", DetectorSettings(stage="hybrid"))
+    seen = []
+    for index in range(30):
+        for crop in stream.push(portrait, index / 5).crops:
+            assert crop.attention is not None
+            seen.append(crop.attention.eye_openness)
+    assert stream.num_mesh == 6, stream.num_mesh
+    assert len(readings) == 3, readings
+    assert set(seen) <= {round(r, 3) for r in readings} and len(seen) == 30
+    with pytest.raises(ValueError, match=r"Expected eyelid_interval_s > 0 seconds. Received: 0"):
+        DetectorSettings(eyelid_interval_s=0)
