@@ -97,6 +97,7 @@ class FaceDetector:
             retry_interval_s=settings.retry_interval_s,
             crop_margin=settings.crop_margin,
             tracker=settings.tracker,
+            eyelid_interval_s=settings.eyelid_interval_s,
         )
 
     def detect(self, gray: np.ndarray) -> list[Box]:

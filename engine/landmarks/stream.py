@@ -18,7 +18,8 @@ class LandmarkFaceStream:
     nobody is tracked, ``retry_interval_s`` while a tracked face is missing); in every other
     frame each tracked face's mesh is read in the region its last mesh gives (MediaPipe's own
     tracking), and the mesh's face-presence score says whether the face is still there.
-    ``FaceTracker`` keeps person numbers, as with the Haar stage.
+    ``FaceTracker`` keeps person numbers, as with the Haar stage. The eyelid model reads a
+    person's eyes at most every ``eyelid_interval_s`` (``DetectorSettings``).
     """
 
     def __init__(
@@ -31,6 +32,7 @@ class LandmarkFaceStream:
         retry_interval_s: float,
         crop_margin: float,
         tracker: TrackerSettings,
+        eyelid_interval_s: float = 2.0,
     ) -> None:
         self.stage = stage
         self.source_id = source_id
@@ -40,6 +42,9 @@ class LandmarkFaceStream:
         self._last_full_t: float | None = None
         #: Where each tracked person's mesh is read next (from its last mesh).
         self._rois: dict[int, Roi] = {}
+        #: Each tracked person's last eyelid reading: (when, openness); see ``eyelid_interval_s``.
+        self._eyes: dict[int, tuple[float, float]] = {}
+        self._eyelid_interval_s = eyelid_interval_s
         #: Passes run so far: what the benchmark reports (``num_refine``: mesh-only frames).
         self.num_full = 0
         self.num_refine = 0
@@ -72,7 +77,10 @@ class LandmarkFaceStream:
                 if roi is None:
                     continue
                 scope.append(number)
-                face = self.stage.follow(gray, roi)
+                openness, eyes = None, self._eyes.get(number)
+                if eyes is not None and not due(eyes[0], t, self._eyelid_interval_s):
+                    openness = eyes[1]  # still fresh: the eyelid model is not run again
+                face = self.stage.follow(gray, roi, openness)
                 if face is not None:
                     faces.append(face)
             update = tracker.update(t, [face.box for face in faces], scope=scope)
@@ -89,6 +97,8 @@ class LandmarkFaceStream:
             if face is None:
                 continue  # seen at an earlier check of this update, not read in this frame
             self._rois[number] = face.next_roi()
+            if face.eyes_read:
+                self._eyes[number] = (t, face.attention.eye_openness)
             try:
                 crop = self.stage.crop(gray, face, self._crop_margin)
             except ValueError:
@@ -96,5 +106,6 @@ class LandmarkFaceStream:
             crops.append(FaceCrop(self.person_id(number), t, box, crop, face.attention))
         for number, _ in update.lost:
             self._rois.pop(number, None)
+            self._eyes.pop(number, None)
         absent = tuple(PersonAbsent(self.person_id(n), t, seen) for n, seen in update.lost)
         return FrameFaces(tuple(crops), absent)

@@ -25,35 +25,32 @@ get the notice privately) and leave before Janus is restarted (after a restart, 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-import cv2
-import numpy as np
 import pytest
 import pytest_asyncio
-from sqlalchemy import func, select
 
-import engine
-from bot.meetings.janus import JanusConnector
 from bot.meetings.janus_textroom import ChatUserLeft
-from bot.runtime import BotHandle, BotRuntime
 from bot.session import NOTICE
 from bot.session.commands import OPTED_IN, OPTED_OUT
 from bot.session.teacher import CLAIMED, PUBLIC_HINT
-from engine.inference import InferenceSettings
-from storage import Storage
 from storage import models as tables
-from tests.bot.harness.chromium import ChromiumStudent, PageServer
-from tests.bot.harness.clips import FPS, EncodedClip, encode_vp8, render_frames, write_y4m
+from tests.bot.harness.classroom import (
+    ClassPlan,
+    Classroom,
+    count_rows,
+    event_is,
+    is_alert,
+    longest_run,
+    not_notice,
+    open_classroom,
+    whispers,
+    with_face,
+)
 from tests.bot.harness.janus_server import JanusServer
 from tests.bot.harness.netns import NetworkNamespace
-from tests.bot.harness.participants import JanusParticipant
-from tests.conftest import require
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),
@@ -93,248 +90,19 @@ ALERT_BOUND_S = 5 + 2 + 3 + ALERT_AFTER_S + 2
 RESTART_BOUND_S = 10.0
 
 
-@pytest.fixture(scope="module")
-def shipped_weights() -> Path:
-    # engine.model.default_weights_path, without importing TensorFlow into the test process.
-    path = Path(engine.__file__).parent / "weights" / "emotion_cnn_lstm.keras"
-    require(path.is_file(), f"trained weights {path} are missing (train them: classpulse train)")
-    return path
-
-
-def _faces(jaffe_dir: Path, images: tuple[str, ...]) -> list[np.ndarray]:
-    """Gray JAFFE faces by image code (``"KA.FE1"`` is ``KA.FE1.45.tiff``)."""
-    faces = []
-    for image in images:
-        paths = sorted(jaffe_dir.glob(f"{image}.*.tiff"))
-        face = cv2.imread(str(paths[0]), cv2.IMREAD_GRAYSCALE) if paths else None
-        if face is None:
-            raise FileNotFoundError(
-                f"Expected JAFFE image {image}.*.tiff in {jaffe_dir}. Received: none"
-            )
-        faces.append(face)
-    return faces
-
-
-@pytest.fixture(scope="module")
-def class_clips(
-    jaffe_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, EncodedClip]:
-    """VP8 clips of the three aiortc students, looping their faces (one second each)."""
-    folder = tmp_path_factory.mktemp("class-clips")
-    clips = {}
-    for name, (_, images) in STUDENTS.items():
-        frames = render_frames(_faces(jaffe_dir, images), len(images) * FPS, seconds_per_face=1.0)
-        clips[name] = encode_vp8(frames, folder / f"{name}.ivf")
-    return clips
-
-
-@pytest.fixture(scope="module")
-def browser_y4m(jaffe_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    faces = _faces(jaffe_dir, BROWSER_IMAGES)
-    frames = render_frames(faces, len(faces) * FPS, seconds_per_face=1.0, tint=(110, 80, 60))
-    return write_y4m(frames, tmp_path_factory.mktemp("browser") / "camera.y4m")
-
-
-class LiveRecorder:
-    """Everything the session publishes on the live feed, with arrival times (monotonic)."""
-
-    def __init__(self, runtime: BotRuntime, meeting_id: str) -> None:
-        self.events: list[tuple[float, dict[str, Any]]] = []
-        self._changed = asyncio.Event()
-        self._task = asyncio.create_task(self._consume(runtime, meeting_id), name="live-recorder")
-
-    async def _consume(self, runtime: BotRuntime, meeting_id: str) -> None:
-        async for event in runtime.live.subscribe(meeting_id):
-            self.events.append((time.monotonic(), event))
-            self._changed.set()
-
-    async def wait_for(
-        self, predicate: Callable[[dict[str, Any]], bool], *, since: int = 0, timeout: float
-    ) -> tuple[int, float]:
-        """(index, arrival time) of the first event from ``since`` on that matches."""
-        async with asyncio.timeout(timeout):
-            while True:
-                for index in range(since, len(self.events)):
-                    if predicate(self.events[index][1]):
-                        return index, self.events[index][0]
-                since = len(self.events)
-                self._changed.clear()
-                await self._changed.wait()
-
-    def of(self, kind: str, student: str | None = None, since: int = 0) -> list[dict[str, Any]]:
-        return [
-            e
-            for _, e in self.events[since:]
-            if e["type"] == kind and (student is None or e.get("student") == student)
-        ]
-
-    async def aclose(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-
-
-@dataclass
-class Classroom:
-    server: JanusServer
-    storage: Storage
-    runtime: BotRuntime
-    bot: BotHandle
-    students: dict[str, JanusParticipant]
-    teacher: JanusParticipant
-    chromium: ChromiumStudent
-    live: LiveRecorder
-    invited_at: float
-    impostors: dict[str, JanusParticipant]
-    claimed_at: float | None = None
-
-    @property
-    def meeting_id(self) -> str:
-        return self.bot.session.meeting_id
-
-    async def arrive(self, display: str) -> JanusParticipant:
-        """A chat-only participant who joins now (after the bot) and leaves with the class."""
-        member = JanusParticipant(self.server.websocket_url, display, chat=True)
-        await member.start()
-        self.impostors[display] = member
-        return member
-
-    async def claim(self) -> float:
-        """The real teacher whispers the code and waits for the bot's private confirmation."""
-        lines = self.teacher.record.lines
-        before = sum(1 for line in lines if line.whisper and line.text == CLAIMED)
-        await self.teacher.say(f"!claim {self.bot.teacher_code}", to=self.bot_username())
-        async with asyncio.timeout(10):
-            while sum(1 for line in lines if line.whisper and line.text == CLAIMED) == before:
-                await asyncio.sleep(0.05)
-        return time.monotonic()
-
-    def bot_username(self) -> str:
-        connector = self.bot.session.connector
-        assert isinstance(connector, JanusConnector) and connector.link is not None
-        return connector.link.chat_username
-
-    async def stored(self) -> Storage:
-        """The storage once the writer has committed everything submitted so far."""
-        writer = self.runtime.writer
-        assert writer is not None
-        assert await asyncio.to_thread(writer.flush, 10.0), "the writer did not flush in 10 s"
-        return self.storage
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def classroom(
     netns: NetworkNamespace,
     janus_server: JanusServer,
-    class_clips: dict[str, EncodedClip],
-    browser_y4m: Path,
+    jaffe_dir: Path,
     chromium_required: str,
-    shipped_weights: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Classroom]:
+    images = {name: faces for name, (_, faces) in STUDENTS.items()}
+    plan = ClassPlan(TEACHER, images, BROWSER, BROWSER_IMAGES, OPTIONS)
     folder = tmp_path_factory.mktemp("bot-e2e")
-    storage = Storage.open(f"sqlite:///{folder / 'classpulse.db'}")
-    runtime = BotRuntime(storage, inference=InferenceSettings(model_path=str(shipped_weights)))
-    async with contextlib.AsyncExitStack() as stack:
-        stack.callback(storage.close)
-        # TensorFlow loads in its own process while the class gathers.
-        loading = asyncio.create_task(runtime.__aenter__())
-        stack.push_async_callback(_finish, loading, runtime)
-        page = await PageServer(netns.address).start()
-        stack.push_async_callback(page.stop)
-        url = page.student_url(
-            websocket_url=janus_server.websocket_url, room=1234, display=BROWSER, simulcast=True
-        )
-        chromium = ChromiumStudent(netns, browser_y4m, url, folder / "chromium").start()
-        stack.callback(chromium.stop)
-        students = {}
-        for name in STUDENTS:
-            students[name] = JanusParticipant(
-                janus_server.websocket_url, name, clip=class_clips[name], chat=True
-            )
-            stack.push_async_callback(students[name].stop)
-            await students[name].start()
-        teacher = JanusParticipant(janus_server.websocket_url, TEACHER, chat=True)
-        stack.push_async_callback(teacher.stop)
-        await teacher.start()
-        await loading
-        invited_at = time.monotonic()
-        bot = await runtime.start_bot(janus_server.meeting_url(), teacher=TEACHER, options=OPTIONS)
-        live = LiveRecorder(runtime, bot.session.meeting_id)
-        stack.push_async_callback(live.aclose)
-        room = Classroom(
-            janus_server, storage, runtime, bot, students, teacher, chromium, live, invited_at, {}
-        )
+    async with open_classroom(netns, janus_server, jaffe_dir, folder, plan) as room:
         yield room
-        for member in room.impostors.values():
-            await member.stop()
-
-
-async def _finish(loading: asyncio.Task[BotRuntime], runtime: BotRuntime) -> None:
-    """Close the runtime (every bot, the inference process, the writer) however far it got."""
-    if not loading.done():
-        loading.cancel()
-    try:
-        with contextlib.suppress(asyncio.CancelledError, Exception):  # already raised in setup
-            await loading
-    finally:
-        await runtime.aclose()
-
-
-def _whispers(member: JanusParticipant) -> list[str]:
-    """Texts addressed to ``member`` alone, read off the raw TextRoom messages it received."""
-    return [
-        str(message.get("text"))
-        for message in member.record.raw
-        if message.get("whisper") is True or message.get("textroom") == "whisper"
-    ]
-
-
-def _not_notice(texts: list[str]) -> list[str]:
-    """Whispers other than the privacy notice (late joiners and rejoiners get it privately)."""
-    return [text for text in texts if text != NOTICE]
-
-
-def _is_alert(text: str) -> bool:
-    """The texts of ``bot.alerts``: "Kana has looked confused for 8 s", "3 of 4 students look…"."""
-    return " has looked " in text or " students look " in text
-
-
-def _longest_run(samples: list[dict[str, Any]], state: str) -> int:
-    """The most consecutive samples (one a second) in ``state``."""
-    longest = current = 0
-    for sample in samples:
-        current = current + 1 if sample["state"] == state else 0
-        longest = max(longest, current)
-    return longest
-
-
-def _event(kind: str, student: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda event: event["type"] == kind and event.get("student") == student
-
-
-def _with_face(student: str | None = None) -> Callable[[dict[str, Any]], bool]:
-    def matches(event: dict[str, Any]) -> bool:
-        return (
-            event["type"] == "sample"
-            and event["p"] is not None
-            and (student is None or event["student"] == student)
-        )
-
-    return matches
-
-
-def _count_rows(storage: Storage, table: Any, display_name: str, meeting_id: str) -> int:
-    with storage.session() as session:
-        return session.execute(
-            select(func.count())
-            .select_from(table)
-            .join(tables.Participant, table.participant_id == tables.Participant.id)
-            .where(
-                tables.Participant.meeting_id == meeting_id,
-                tables.Participant.display_name == display_name,
-            )
-        ).scalar_one()
 
 
 async def test_bot_posts_the_notice_and_sees_every_student_by_name(classroom: Classroom) -> None:
@@ -342,10 +110,10 @@ async def test_bot_posts_the_notice_and_sees_every_student_by_name(classroom: Cl
         line = await member.wait_for_line(lambda line: line.text == NOTICE, timeout=30)
         assert not line.whisper, member.display
     for name in ALL_STUDENTS:
-        await classroom.live.wait_for(_event("joined", name), timeout=40)
+        await classroom.live.wait_for(event_is("joined", name), timeout=40)
     # Every student's face is analysed: a sample with the model's scores for each.
     for name in ALL_STUDENTS:
-        await classroom.live.wait_for(_with_face(name), timeout=40)
+        await classroom.live.wait_for(with_face(name), timeout=40)
     assert classroom.bot.session.state == "running"
     assert classroom.bot.error is None
     assert classroom.bot.session.num_followed == len(ALL_STUDENTS)
@@ -377,10 +145,10 @@ async def test_teacher_claims_with_the_code_and_gets_the_confusion_alert_for_kan
         kana = [(e["state"], e["t"]) for e in classroom.live.of("state", "Kana")]
         raise AssertionError(
             f"no alert about Kana by the deadline; alerts: {classroom.live.of('alert')}; "
-            f"Kana's states: {kana}; whispers to the teacher: {_whispers(teacher)}"
+            f"Kana's states: {kana}; whispers to the teacher: {whispers(teacher)}"
         ) from None
     latency = time.monotonic() - classroom.invited_at
-    _, first_face = await classroom.live.wait_for(_with_face("Kana"), timeout=1)
+    _, first_face = await classroom.live.wait_for(with_face("Kana"), timeout=1)
     states = [
         (e["state"], [round(p, 2) for p in e["p"] or ()])
         for e in classroom.live.of("sample", "Kana")
@@ -392,10 +160,10 @@ async def test_teacher_claims_with_the_code_and_gets_the_confusion_alert_for_kan
     )
     assert time.monotonic() <= deadline
     # Miki was analysed as long as Kana: a confusion (or any) alert about her would be here by now.
-    assert not [text for text in _whispers(teacher) if text.startswith("Miki ")]
+    assert not [text for text in whispers(teacher) if text.startswith("Miki ")]
     # Whispers go to the teacher alone.
     for student in classroom.students.values():
-        assert not _not_notice(_whispers(student)), repr(student.display)
+        assert not not_notice(whispers(student)), repr(student.display)
 
 
 async def test_impostors_of_the_teacher_get_nothing_and_late_joiners_get_the_notice(
@@ -418,9 +186,9 @@ async def test_impostors_of_the_teacher_get_nothing_and_late_joiners_get_the_not
     assert session.state == "running" and not session.paused and session.stop_reason is None
     assert session.teacher == teacher_before  # still the one who claimed
     for impostor in impostors:
-        said = _not_notice(_whispers(impostor))
+        said = not_notice(whispers(impostor))
         assert said == [PUBLIC_HINT], (impostor.display, said)  # …but typed in public: spent
-        assert not [line for line in impostor.record.lines if _is_alert(line.text)]
+        assert not [line for line in impostor.record.lines if is_alert(line.text)]
     assert classroom.bot.teacher_code != code_before
     classroom.claimed_at = await classroom.claim()  # the inviter reads the new code
     assert session.teacher is not None and session.teacher.display_name == TEACHER
@@ -447,7 +215,7 @@ async def test_status_answers_the_teacher_and_ignores_students(classroom: Classr
     answers = [
         line
         for line in teacher.record.lines[heard[id(teacher)] :]
-        if line.username == bot and not _is_alert(line.text)
+        if line.username == bot and not is_alert(line.text)
     ]
     assert answers == [reply], "one message answers !status, and only the teacher's"
     assert "\n" not in reply.text
@@ -485,11 +253,11 @@ async def test_timelines_and_the_alert_are_stored(classroom: Classroom) -> None:
 async def test_optout_stops_analysis_and_deletes_the_students_rows(classroom: Classroom) -> None:
     rei, meeting_id = classroom.students["Rei"], classroom.meeting_id
     storage = await classroom.stored()
-    assert _count_rows(storage, tables.Sample, "Rei", meeting_id) > 0
+    assert count_rows(storage, tables.Sample, "Rei", meeting_id) > 0
 
     await rei.say("!optout", to=classroom.bot_username())  # privately: the class sees nothing
     await rei.wait_for_line(lambda line: line.whisper and line.text == OPTED_OUT, timeout=10)
-    opted, _ = await classroom.live.wait_for(_event("opt_out", "Rei"), timeout=1)
+    opted, _ = await classroom.live.wait_for(event_is("opt_out", "Rei"), timeout=1)
     await asyncio.sleep(3.0)  # three ticks: no more samples of Rei
     assert not classroom.live.of("sample", "Rei", since=opted)
     assert classroom.live.of("sample", "Kana", since=opted)  # the others go on
@@ -499,7 +267,7 @@ async def test_optout_stops_analysis_and_deletes_the_students_rows(classroom: Cl
     rei_row = next(s for s in summary.students if s.display_name == "Rei")
     assert rei_row.opted_out and rei_row.num_samples == 0 and rei_row.num_alerts == 0
     for table in (tables.Sample, tables.StateChange, tables.Alert):
-        assert _count_rows(storage, table, "Rei", meeting_id) == 0, table.__tablename__
+        assert count_rows(storage, table, "Rei", meeting_id) == 0, table.__tablename__
     alerts = await asyncio.to_thread(storage.alerts, meeting_id)
     assert not [a for a in alerts if a.display_name == "Rei"]
     assert "Rei" not in classroom.bot.session.status_text()
@@ -531,8 +299,8 @@ async def test_impostor_students_cannot_opt_others_out_or_in(classroom: Classroo
     for member in classroom.impostors.values():  # they leave before Janus restarts
         await member.stop()
     storage = await classroom.stored()
-    assert _count_rows(storage, tables.Sample, "Miki", classroom.meeting_id) > 0
-    assert _count_rows(storage, tables.Sample, "Rei", classroom.meeting_id) == 0
+    assert count_rows(storage, tables.Sample, "Miki", classroom.meeting_id) > 0
+    assert count_rows(storage, tables.Sample, "Rei", classroom.meeting_id) == 0
 
 
 async def test_janus_restart_bot_is_back_and_analysing_within_10_s(classroom: Classroom) -> None:
@@ -543,15 +311,15 @@ async def test_janus_restart_bot_is_back_and_analysing_within_10_s(classroom: Cl
 
     gap, _ = await live.wait_for(lambda e: e["type"] == "gap", since=since, timeout=10)
     _, back_at = await live.wait_for(
-        _with_face(), since=gap, timeout=max(0.1, RESTART_BOUND_S - (time.monotonic() - started))
+        with_face(), since=gap, timeout=max(0.1, RESTART_BOUND_S - (time.monotonic() - started))
     )
     elapsed = back_at - started
     # Every student still in the analysis is back on the timeline; Rei stays opted out.
     for name in ("Kana", "Miki", BROWSER):
-        await live.wait_for(_with_face(name), since=gap, timeout=20)
+        await live.wait_for(with_face(name), since=gap, timeout=20)
     back: dict[str, float] = {}
     for arrived, event in live.events[gap:]:
-        if _with_face()(event):
+        if with_face()(event):
             back.setdefault(event["student"], round(arrived - started, 1))
     print(f"Janus restart: analysing again after {elapsed:.1f} s (first sample by student: {back})")
     assert elapsed <= RESTART_BOUND_S
@@ -565,12 +333,12 @@ async def test_janus_restart_bot_is_back_and_analysing_within_10_s(classroom: Cl
     # Kana rejoined as the same student: confused again for longer than ALERT_AFTER_S (plus a
     # tick and the whisper's trip), she is not announced twice inside ``alert_cooldown_s=600``.
     deadline = time.monotonic() + 30
-    while _longest_run(live.of("sample", "Kana", since=gap), "confused") < ALERT_AFTER_S + 2:
+    while longest_run(live.of("sample", "Kana", since=gap), "confused") < ALERT_AFTER_S + 2:
         assert time.monotonic() < deadline, "precondition: Kana looks confused after rejoining"
         await asyncio.sleep(0.2)
     await asyncio.sleep(1.0)
     kana_alerts = [
-        t for t in _whispers(classroom.teacher) if t.startswith("Kana has looked confused")
+        t for t in whispers(classroom.teacher) if t.startswith("Kana has looked confused")
     ]
     assert len(kana_alerts) == 1, kana_alerts
 
@@ -600,10 +368,10 @@ async def test_leave_from_the_teacher_ends_the_class_and_closes_the_meeting(
 
     # Over the whole class: no student got a whisper but Rei her one opt-out confirmation, and
     # the teacher never heard of Miki.
-    assert _not_notice(_whispers(classroom.students["Kana"])) == []
-    assert _not_notice(_whispers(classroom.students["Miki"])) == []
-    assert _not_notice(_whispers(classroom.students["Rei"])) == [OPTED_OUT]
-    assert not [t for t in _whispers(teacher) if t.startswith("Miki ")]
+    assert not_notice(whispers(classroom.students["Kana"])) == []
+    assert not_notice(whispers(classroom.students["Miki"])) == []
+    assert not_notice(whispers(classroom.students["Rei"])) == [OPTED_OUT]
+    assert not [t for t in whispers(teacher) if t.startswith("Miki ")]
     alerts = await asyncio.to_thread(storage.alerts, classroom.meeting_id)
     assert not [a for a in alerts if a.display_name == "Miki"], alerts
     print(f"alerts stored: {[(a.kind, a.display_name, a.text) for a in alerts]}")

@@ -13,7 +13,6 @@ import pytest
 from bot.room.faces import bundled_face_path
 from engine.faces import DetectorSettings, FaceDetector
 from engine.frame_faces import FrameFaces
-from engine.landmarks import LandmarkStage
 from engine.landmarks.hybrid import HybridFaceStream
 from engine.preprocess import DEFAULT_MARGIN, crop_face
 from engine.types import FACE_SIZE, FaceCrop
@@ -264,27 +263,38 @@ def test_a_face_haar_finds_but_the_mesh_cannot_read_is_still_analysed(
     assert [p.person_id for _, found in results for p in found.absent] == ["cam/1"]
 
 
+@pytest.mark.parametrize(("stage", "mesh_reads"), [("hybrid", 6), ("landmarks", 30)])
 def test_the_eyelid_model_reads_a_followed_face_once_per_eyelid_interval(
-    portrait: np.ndarray,
+    portrait: np.ndarray, stage: str, mesh_reads: int
 ) -> None:
-    """Mesh once a second, eyelids every 2 s (``eyelid_interval_s``): over 6 s of a still face
-    at 5 fps, 6 mesh reads and 3 eyelid reads; every crop carries the last eyelid reading."""
-    stage = LandmarkStage()
+    """The hybrid stage reads the mesh once a second, the landmark stage every frame; both read
+    the eyelids every 2 s (``eyelid_interval_s``): over 6 s of a still face at 5 fps, 3 eyelid
+    reads, and every crop carries the last one."""
+    detector = FaceDetector(DetectorSettings(stage=stage))  # type: ignore[arg-type]
+    landmarks = detector.landmarks
+    assert landmarks is not None
     readings: list[float] = []
-    read_eyes = stage.eye_openness
+    read_eyes, read_mesh = landmarks.eye_openness, landmarks.nets.mesh
+    meshes: list[float] = []
 
     def counted(gray: np.ndarray, points: np.ndarray) -> float:
         readings.append(read_eyes(gray, points))
         return readings[-1]
 
-    stage.eye_openness = counted  # type: ignore[method-assign]
-    stream = HybridFaceStream(stage, "cam", DetectorSettings(stage="hybrid"))
+    def counted_mesh(gray: np.ndarray, roi: object) -> tuple[np.ndarray, float]:
+        points, presence = read_mesh(gray, roi)  # type: ignore[arg-type]
+        meshes.append(presence)
+        return points, presence
+
+    landmarks.eye_openness = counted  # type: ignore[method-assign]
+    landmarks.nets.mesh = counted_mesh  # type: ignore[method-assign]
+    stream = detector.stream("cam")
     seen = []
     for index in range(30):
         for crop in stream.push(portrait, index / 5).crops:
             assert crop.attention is not None
             seen.append(crop.attention.eye_openness)
-    assert stream.num_mesh == 6, stream.num_mesh
+    assert len(meshes) == mesh_reads, len(meshes)
     assert len(readings) == 3, readings
     assert set(seen) <= {round(r, 3) for r in readings} and len(seen) == 30
     with pytest.raises(ValueError, match=r"Expected eyelid_interval_s > 0 seconds. Received: 0"):
