@@ -31,7 +31,7 @@ from bot.students import Student, StudentRoster
 from engine.attention import AttentionSummary, AttentionWindow
 from engine.faces import FaceDetector
 from engine.frame_path import PersonStates
-from engine.types import EngagementState, FaceCrop, Scores
+from engine.types import EngagementState, FaceCrop, Scores, StateChange
 from storage import AlertRaised, Sample, StateChanged, Writer
 
 logger = logging.getLogger(__name__)
@@ -51,6 +51,11 @@ class _Person:
     #: Seconds looking away / with the eyes closed without a break, at the last tick.
     looking_away_s: float = 0.0
     eyes_closed_s: float = 0.0
+    #: The state tracker's last change (smoothing and hysteresis moved the state at its scores'
+    #: frame time): a state the tick reports is stored at that time, with its confidence.
+    change: StateChange | None = None
+    #: When the face came back after the no-face timeout (the frame time of that crop).
+    face_since: float | None = None
 
 
 @dataclass(frozen=True)
@@ -176,20 +181,25 @@ class ClassAnalysis:
         person = self._person(label, owner)
         student.labels.add(label)
         person.attention.push(crop.t, crop.attention)
+        seen = self._states.last_face_t(label)
+        if seen is None or crop.t - seen > self._states.face_timeout_s:
+            person.face_since = crop.t
         self._states.face(label, crop)  # scored unless the mode reads no emotions
 
     def _on_absent(self, owner: str, label: str, t: float) -> None:
-        if label in self._persons:
-            self._states.absent(label, t)
+        person = self._persons.get(label)
+        if person is not None:
+            person.change = self._states.absent(label, t) or person.change
 
     def _on_scores(self, label: str, scores: Scores) -> None:
         person = self._persons.get(label)
         if person is None or self.paused:
             return  # opted out, left, or paused while the frame was in flight: discard
         person.scores = scores
-        self._states.scores(
+        change = self._states.scores(
             Scores(label, scores.t, scores.interested, scores.bored, scores.confused)
         )
+        person.change = change or person.change
 
     # -- the 1 Hz tick: samples, state changes, alerts, leaving when alone -------------------
 
@@ -210,11 +220,20 @@ class ClassAnalysis:
                     continue
                 state = self._states.state(label, t)
                 if state != person.reported:
+                    when, confidence = self._changed_at(label, person, state, t)
                     self.writer.submit(
-                        StateChanged(self.meeting_id, label, t, state, person.reported)
+                        StateChanged(self.meeting_id, label, when, state, person.reported)
                     )
-                    person.reported, person.since = state, t
-                    self.publish({"type": "state", "student": label, "state": state.value, "t": t})
+                    person.reported, person.since = state, when
+                    self.publish(
+                        {
+                            "type": "state",
+                            "student": label,
+                            "state": state.value,
+                            "t": when,
+                            "confidence": confidence,
+                        }
+                    )
                 face = state != EngagementState.NO_FACE
                 scores = person.scores if face and self.settings.reads_emotions else None
                 seen = self._attention(label, person, face, t)
@@ -254,6 +273,23 @@ class ClassAnalysis:
                 {"type": "coverage", "visible": coverage.visible, "total": coverage.total, "t": t}
             )
         self._check_alone(t)
+
+    def _changed_at(
+        self, label: str, person: _Person, state: EngagementState, t: float
+    ) -> tuple[float, float | None]:
+        """When ``state`` (new at the tick ``t``) began, and the smoothed probability it began
+        with (``None`` when no model judged it): the tracker's change for it when it made one
+        since the last report; for ``no_face``, the moment the no-face rule's timeout ran out
+        after the last face; otherwise the face's return. Never before the last report."""
+        change, seen = person.change, self._states.last_face_t(label)
+        when, confidence = t, None
+        if change is not None and change.state == state and change.t >= person.since:
+            when, confidence = change.t, change.confidence
+        elif state == EngagementState.NO_FACE and seen is not None:
+            when = seen + self._states.face_timeout_s
+        elif state != EngagementState.NO_FACE and person.face_since is not None:
+            when = person.face_since  # the face is back (its smoothed state unchanged)
+        return max(person.since, min(when, t)), confidence
 
     def _attention(
         self, label: str, person: _Person, face: bool, t: float

@@ -129,6 +129,8 @@ class FakeScoringHub:
         self.verdict = verdict
         self.handlers: dict[str, Callable[[str, Scores], None]] = {}
         self.submitted: list[str] = []
+        #: (label, frame time) of every crop scored.
+        self.scored: list[tuple[str, float]] = []
         self.forgotten: list[str] = []
 
     def register(self, key: str, handler: Callable[[str, Scores], None]) -> None:
@@ -140,6 +142,7 @@ class FakeScoringHub:
     def submit(self, key: str, label: str, t: float, crop: np.ndarray) -> None:
         assert crop.shape == (48, 48) and crop.dtype == np.uint8
         self.submitted.append(label)
+        self.scored.append((label, t))
         p = self.verdict(label)
         handler = self.handlers.get(key)
         if handler is not None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from sqlalchemy import select
 
 from bot.alerts import AlertSettings
 from bot.meetings.protocol import Participant
@@ -19,6 +20,7 @@ from bot.session import NOTICE, MeetingSession, SessionSettings
 from bot.session.analysis import Coverage
 from engine.faces import FaceDetector
 from storage import Storage
+from storage import models as tables
 from tests.bot.session_fakes import FakeConnector, FakeScoringHub
 
 CODE = "k7mq-x2pa"
@@ -251,3 +253,31 @@ async def test_rejoining_keeps_the_alert_cooldown(classroom: Class, face: np.nda
     await wait_for(lambda: c.session._persons.get("Ana") and c.session._persons["Ana"].reported)
     await asyncio.sleep(3.0)  # longer than sustained_s=2: only the 60 s cooldown keeps it quiet
     assert len(alerts_to(c.connector, "Ms Tanaka")) == 1
+
+
+async def test_state_changes_are_stored_at_the_frame_time_that_made_them(
+    classroom: Class, face: np.ndarray
+) -> None:
+    """Not at the 1 Hz (here 4 Hz) tick that noticed them: the stored change into ``confused``
+    is the time of the frame whose scores moved the smoothed state, and the live feed gives the
+    smoothed probability it changed with."""
+    c = classroom
+    events: list[dict[str, object]] = []
+    c.session.publish = events.append  # type: ignore[method-assign]
+    c.connector.arrive("Ana", face)
+    await wait_for(lambda: any(e.get("state") == "confused" for e in events))
+    c.session.writer.flush(5)
+    with c.storage.session() as session:
+        rows = session.execute(
+            select(tables.StateChange.t, tables.StateChange.to_state)
+            .join(tables.Participant, tables.StateChange.participant_id == tables.Participant.id)
+            .where(tables.Participant.display_name == "Ana")
+            .order_by(tables.StateChange.t)
+        ).all()
+    frame_times = {t for label, t in c.scoring.scored if label == "Ana"}
+    (confused_at,) = [t for t, state in rows if state == "confused"]
+    assert confused_at in frame_times, (confused_at, sorted(frame_times)[:5])
+    assert [t for t, _ in rows] == sorted(t for t, _ in rows)
+    (event,) = [e for e in events if e.get("type") == "state" and e["state"] == "confused"]
+    assert event["t"] == confused_at
+    assert isinstance(event["confidence"], float) and 0.5 < event["confidence"] <= 1.0
