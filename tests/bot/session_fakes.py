@@ -38,7 +38,7 @@ class FaceTrack(VideoStreamTrack):
         if face is not None:
             small = cv2.resize(face, (200, 200))
             canvas[80:280, 220:420] = small
-        rgb = cv2.cvtColor(canvas, cv2.COLOR_GRAY2RGB)
+        rgb = np.asarray(cv2.cvtColor(canvas, cv2.COLOR_GRAY2RGB), dtype=np.uint8)
         self._frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
 
     async def recv(self) -> av.VideoFrame:

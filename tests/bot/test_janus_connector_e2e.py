@@ -28,6 +28,7 @@ from bot.meetings import (
     parse_meeting_url,
 )
 from bot.meetings.janus import JanusConnector
+from bot.meetings.janus_subscriber import VideoRoomSubscriber
 from bot.meetings.protocol import MAX_DISPLAY_NAME_CHARS
 from tests.bot.harness.chromium import ChromiumStudent, PageServer
 from tests.bot.harness.clips import EncodedClip
@@ -141,7 +142,7 @@ async def test_bot_sees_every_student_by_name_and_receives_their_frames(
     assert {e.codec for e in added} == {"vp8"}
     # All on one peer connection, renegotiated as needed.
     link = classroom.bot.link
-    assert link is not None and link.subscriber is not None
+    assert link is not None and isinstance(link.subscriber, VideoRoomSubscriber)
     assert len(link.subscriber.feeds()) == 4
 
     # Frames keep arriving, at about the 15 fps sent (≥ 8 fps measured over 2 s on a busy machine).

@@ -27,6 +27,7 @@ from bot.meetings import (
 from bot.meetings.janus import JanusConnector
 from bot.meetings.janus_link import LinkSettings
 from bot.meetings.janus_session import JanusSession
+from bot.meetings.janus_subscriber import VideoRoomSubscriber
 from engine.backoff import Backoff
 from tests.bot.harness.clips import EncodedClip
 from tests.bot.harness.janus_server import JanusServer
@@ -112,7 +113,11 @@ async def test_malformed_and_unknown_janus_messages_are_logged_and_survived(
         and link.member.handle is not None
     )
     member, session_id = link.member.handle.id, link.session.id
-    subscriber = link.subscriber.handle.id if link.subscriber and link.subscriber.handle else member
+    subscriber = (
+        link.subscriber.handle.id
+        if isinstance(link.subscriber, VideoRoomSubscriber) and link.subscriber.handle
+        else member
+    )
 
     def plugin_event(sender: int, data: object, **extra: object) -> str:
         return json.dumps(

@@ -263,7 +263,7 @@ async def test_state_changes_are_stored_at_the_frame_time_that_made_them(
     smoothed probability it changed with."""
     c = classroom
     events: list[dict[str, object]] = []
-    c.session.publish = events.append  # type: ignore[method-assign]
+    c.session.publish = events.append  # type: ignore[method-assign,assignment]
     c.connector.arrive("Ana", face)
     await wait_for(lambda: any(e.get("state") == "confused" for e in events))
     c.session.writer.flush(5)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pytest
@@ -63,7 +63,9 @@ def test_analyse_itself_still_raises_for_callers_that_want_the_error() -> None:
 
 
 @pytest.mark.parametrize("stage", ["haar", "hybrid"])
-def test_a_camera_that_changes_resolution_keeps_its_person(stage: str) -> None:
+def test_a_camera_that_changes_resolution_keeps_its_person(
+    stage: Literal["haar", "hybrid"],
+) -> None:
     """A browser under load drops from 640×360 to 320×180 and back (or an SFU switches simulcast
     layers): the same face stays person 1 and is cropped in every frame. Before, the tracked
     boxes stayed in the old pixels and the face became a second person ("Dana (2)"), while the
@@ -78,6 +80,7 @@ def test_a_camera_that_changes_resolution_keeps_its_person(stage: str) -> None:
     path = bundled_face_path()
     require(path is not None, "matplotlib's sample portrait (grace_hopper.jpg) is missing")
     portrait = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    assert portrait is not None, path
     analyser = SourceAnalyser(FaceDetector(DetectorSettings(stage=stage)), "cam", fps=5.0)
     face = [Appearance(portrait, 0.0, 99.0, cx=0.45, size=0.8, motion=0.0)]
     rng = np.random.default_rng(0)

@@ -8,6 +8,7 @@ transpose or a swapped batch-norm statistic changes the outputs and fails the te
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -60,9 +61,12 @@ def test_imported_network_computes_what_the_pytorch_layout_computes(tmp_path: Pa
     rng = np.random.default_rng(3)
     arrays = torch_layout_weights(rng, num_labels=8)
     bundle = tmp_path / "weights.npz"
-    np.savez(
-        bundle, **{f"run-a/{k}": v for k, v in arrays.items()}, **{"run-b/dense.bias": np.zeros(8)}
-    )
+    # Any values: mypy would otherwise match the names against savez's ``allow_pickle: bool``.
+    named: dict[str, Any] = {
+        **{f"run-a/{k}": v for k, v in arrays.items()},
+        "run-b/dense.bias": np.zeros(8),
+    }
+    np.savez(bundle, **named)
     faces = rng.integers(0, 256, (3, 48, 48), dtype=np.uint8)
     inputs = preprocess_faces(faces)
     model = import_run(bundle, "run-a", tmp_path / "run")
@@ -75,6 +79,7 @@ def test_imported_network_computes_what_the_pytorch_layout_computes(tmp_path: Pa
 
 def test_a_run_name_that_is_not_in_the_file_is_a_clear_error(tmp_path: Path) -> None:
     bundle = tmp_path / "weights.npz"
-    np.savez(bundle, **{"run-a/dense.bias": np.zeros(8)})
+    named: dict[str, Any] = {"run-a/dense.bias": np.zeros(8)}
+    np.savez(bundle, **named)
     with pytest.raises(ValueError, match=r"Expected arrays named run-z/\.\.\. in .*Received: none"):
         read_run(bundle, "run-z")

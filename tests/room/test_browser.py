@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.meetings import VideoTrackAdded
+from bot.meetings.frames import ReceivedFrame
 from bot.room import BuiltinRoomConnector
 from bot.room.faces import FaceVideoTrack, load_face_photos, student_schedule
 from tests.conftest import require
@@ -83,6 +84,7 @@ async def test_teacher_page_gets_the_alert_and_students_never_do(
                 await asyncio.sleep(0.1)
         for name in ("Aiko", "Ben"):
             frame = await videos[name].source.next(timeout=10)
+            assert isinstance(frame, ReceivedFrame), frame
             assert (frame.width, frame.height) == (640, 360)
         [teacher_participant] = bot.teachers()
         assert teacher_participant.display_name == "Ms Tanaka"
@@ -143,6 +145,7 @@ async def test_teacher_page_gets_the_alert_and_students_never_do(
             while "Ms Tanaka" not in videos:
                 await asyncio.sleep(0.1)
         frame = await videos["Ms Tanaka"].source.next(timeout=10)
+        assert isinstance(frame, ReceivedFrame), frame
         assert frame.width > 0
         await students[0].wait_for("Object.values(window.classpulse.tiles).includes('Ms Tanaka')")
     finally:

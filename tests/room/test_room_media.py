@@ -17,7 +17,7 @@ from bot.meetings import (
     VideoTrackAdded,
     VideoTrackRemoved,
 )
-from bot.meetings.frames import FrameSourceClosedError
+from bot.meetings.frames import FrameSource, FrameSourceClosedError
 from bot.meetings.protocol import ChatUnavailableError, Participant
 from bot.room import BuiltinRoomConnector, Room
 from bot.room.simulated import SimulatedParticipant, start_students
@@ -94,6 +94,7 @@ async def test_everyone_sees_each_other_by_name_and_gets_frames(classroom) -> No
     for name in ("Aiko", "Ben"):
         added = await log.wait(VideoTrackAdded, name)
         assert isinstance(added, VideoTrackAdded) and added.codec == "vp8"
+        assert isinstance(added.source, FrameSource), added.source
         first = await added.source.next(timeout=10)
         second = await added.source.next(timeout=10)
         assert (first.width, first.height) == (640, 360) and second.index > first.index

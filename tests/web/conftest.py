@@ -89,7 +89,7 @@ def seed_meeting(writer: Writer, meeting: SeededMeeting) -> None:
                     p_confused=0.2 if face else None,
                 )
             )
-    for offset, kind, text, name in meeting.alerts:
+    for offset, kind, text, alerted in meeting.alerts:
         writer.submit(
             AlertRaised(
                 meeting_id=meeting.meeting_id,
@@ -97,7 +97,7 @@ def seed_meeting(writer: Writer, meeting: SeededMeeting) -> None:
                 kind=kind,
                 text=text,
                 delivered=True,
-                display_name=name,
+                display_name=alerted,
             )
         )
     writer.submit(MeetingClosed(meeting_id=meeting.meeting_id, t=t0 + meeting.length_s))

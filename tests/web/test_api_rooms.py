@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -106,7 +106,7 @@ async def test_inviting_the_bot_into_a_room_that_is_not_open_is_a_400(client: Te
 async def test_open_rooms_come_back_after_a_restart_with_the_same_links(
     settings: Settings, storage: Storage
 ) -> None:
-    async def serve_once() -> AsyncIterator[TestClient]:
+    async def serve_once() -> AsyncGenerator[TestClient, None]:
         app = create_app(settings, storage=storage, bots=None)  # history-only below
         async with TestClient(TestServer(app, host="127.0.0.1"), headers=AUTH) as client:
             yield client

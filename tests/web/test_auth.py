@@ -6,6 +6,7 @@ import json
 import os
 import re
 import stat
+from pathlib import Path
 
 import pytest
 from aiohttp import ClientSession
@@ -73,7 +74,7 @@ async def test_pages_and_metrics_need_no_token_and_carry_security_headers(
             assert response.status == 200
 
 
-def test_token_is_created_once_shown_once_and_stored_hashed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_token_is_created_once_shown_once_and_stored_hashed(tmp_path: Path) -> None:
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'db.sqlite'}", data_dir=tmp_path / "data"
     )
@@ -94,7 +95,7 @@ def test_token_is_created_once_shown_once_and_stored_hashed(tmp_path) -> None:  
         ensure_api_token(settings)
 
 
-def test_token_from_the_environment_is_used_and_never_written(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_token_from_the_environment_is_used_and_never_written(tmp_path: Path) -> None:
     environ = {"CLASSPULSE_API_TOKEN": TOKEN, "CLASSPULSE_DATA_DIR": str(tmp_path / "data")}
     settings = Settings.from_env(environ)
     assert TOKEN not in repr(settings)
@@ -107,7 +108,7 @@ def test_token_from_the_environment_is_used_and_never_written(tmp_path) -> None:
         ensure_api_token(settings, rotate=True)
 
 
-async def test_app_made_without_a_token_creates_one_that_works(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_app_made_without_a_token_creates_one_that_works(tmp_path: Path) -> None:
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'db.sqlite'}", data_dir=tmp_path / "data"
     )

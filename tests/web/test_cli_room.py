@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from aiohttp import web
 
 from bot.cli import main
 from bot.live import LiveFeed
@@ -18,7 +19,7 @@ from tests.web.served import ServedApp
 
 @pytest.fixture
 def served(settings: Settings, storage: Storage, writer: Writer) -> Iterator[ServedApp]:
-    def make():  # type: ignore[no-untyped-def]
+    def make() -> web.Application:
         feed = LiveFeed()
         return create_app(settings, storage=storage, bots=FakeBotManager(writer, feed), feed=feed)
 

@@ -48,7 +48,8 @@ async def server(
     settings: Settings, storage: Storage, bots: FakeBotManager, feed: LiveFeed
 ) -> AsyncIterator[TestServer]:
     app = create_app(settings, storage=storage, bots=bots, feed=feed)
-    async with TestServer(app, host="127.0.0.1") as test_server:
+    test_server = TestServer(app, host="127.0.0.1")
+    async with test_server:  # aiohttp types __aenter__ as returning BaseTestServer
         yield test_server
 
 

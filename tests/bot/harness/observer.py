@@ -126,6 +126,8 @@ class BotObserver:
         async for event in self.connector.events():
             self.events.append((time.monotonic(), event))
             if isinstance(event, VideoTrackAdded):
+                # Connectors without media workers hand out decoded frames, not analysed ones.
+                assert isinstance(event.source, FrameSource), event.source
                 self.sources[event.participant.display_name] = event.source
             elif isinstance(event, VideoTrackRemoved):
                 source = self.sources.get(event.participant.display_name)
