@@ -199,6 +199,7 @@ class _Applier:
                 "t": float(row.t),
                 "from_state": None if row.from_state is None else row.from_state.value,
                 "to_state": row.to_state.value,
+                "confidence": row.confidence,
             }
         )
 

@@ -119,6 +119,9 @@ class StateChange(Base):
     t: Mapped[float] = mapped_column(Float)
     from_state: Mapped[str | None] = mapped_column(String(16))
     to_state: Mapped[str] = mapped_column(String(16))
+    #: The smoothed probability of ``to_state`` when it was entered (``None``: not a model's
+    #: judgement — ``no_face``, ``present`` — or a row from before it was kept).
+    confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     __table_args__ = (Index("ix_state_changes_participant_id_t", "participant_id", "t"),)
 

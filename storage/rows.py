@@ -156,13 +156,16 @@ class Sample:
 
 @dataclass(frozen=True, slots=True)
 class StateChanged:
-    """The smoothed state of one person changed; ``from_state`` is ``None`` for the first one."""
+    """The smoothed state of one person changed at ``t`` (the frame time that changed it);
+    ``from_state`` is ``None`` for the first one; ``confidence`` is the smoothed probability of
+    ``to_state`` then (``None`` when no model judged it)."""
 
     meeting_id: str
     display_name: str
     t: float
     to_state: EngagementState
     from_state: EngagementState | None = None
+    confidence: float | None = None
 
     def __post_init__(self) -> None:
         _check_text("meeting_id", self.meeting_id, MEETING_ID_LENGTH)
@@ -171,6 +174,13 @@ class StateChanged:
         object.__setattr__(self, "to_state", _state("to_state", self.to_state))
         if self.from_state is not None:
             object.__setattr__(self, "from_state", _state("from_state", self.from_state))
+        value = self.confidence
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"Expected confidence to be a probability. Received: {value!r}")
+            if not 0.0 <= value <= 1.0:  # also refuses NaN
+                raise ValueError(f"Expected confidence in [0, 1]. Received: {value!r}")
+            object.__setattr__(self, "confidence", float(value))
 
 
 @dataclass(frozen=True, slots=True)

@@ -222,7 +222,9 @@ class ClassAnalysis:
                 if state != person.reported:
                     when, confidence = self._changed_at(label, person, state, t)
                     self.writer.submit(
-                        StateChanged(self.meeting_id, label, when, state, person.reported)
+                        StateChanged(
+                            self.meeting_id, label, when, state, person.reported, confidence
+                        )
                     )
                     person.reported, person.since = state, when
                     self.publish(
@@ -284,7 +286,8 @@ class ClassAnalysis:
         change, seen = person.change, self._states.last_face_t(label)
         when, confidence = t, None
         if change is not None and change.state == state and change.t >= person.since:
-            when, confidence = change.t, change.confidence
+            when = change.t
+            confidence = None if state == EngagementState.NO_FACE else change.confidence
         elif state == EngagementState.NO_FACE and seen is not None:
             when = seen + self._states.face_timeout_s
         elif state != EngagementState.NO_FACE and person.face_since is not None:

@@ -259,8 +259,8 @@ async def test_state_changes_are_stored_at_the_frame_time_that_made_them(
     classroom: Class, face: np.ndarray
 ) -> None:
     """Not at the 1 Hz (here 4 Hz) tick that noticed them: the stored change into ``confused``
-    is the time of the frame whose scores moved the smoothed state, and the live feed gives the
-    smoothed probability it changed with."""
+    is the time of the frame whose scores moved the smoothed state, stored and published with
+    the smoothed probability it changed with."""
     c = classroom
     events: list[dict[str, object]] = []
     c.session.publish = events.append  # type: ignore[method-assign,assignment]
@@ -269,15 +269,16 @@ async def test_state_changes_are_stored_at_the_frame_time_that_made_them(
     c.session.writer.flush(5)
     with c.storage.session() as session:
         rows = session.execute(
-            select(tables.StateChange.t, tables.StateChange.to_state)
+            select(tables.StateChange.t, tables.StateChange.to_state, tables.StateChange.confidence)
             .join(tables.Participant, tables.StateChange.participant_id == tables.Participant.id)
             .where(tables.Participant.display_name == "Ana")
             .order_by(tables.StateChange.t)
         ).all()
     frame_times = {t for label, t in c.scoring.scored if label == "Ana"}
-    (confused_at,) = [t for t, state in rows if state == "confused"]
+    ((confused_at, confidence),) = [(t, p) for t, state, p in rows if state == "confused"]
     assert confused_at in frame_times, (confused_at, sorted(frame_times)[:5])
-    assert [t for t, _ in rows] == sorted(t for t, _ in rows)
+    assert [row[0] for row in rows] == sorted(row[0] for row in rows)
     (event,) = [e for e in events if e.get("type") == "state" and e["state"] == "confused"]
-    assert event["t"] == confused_at
-    assert isinstance(event["confidence"], float) and 0.5 < event["confidence"] <= 1.0
+    assert event["t"] == confused_at and event["confidence"] == confidence
+    assert confidence is not None and 0.5 < confidence <= 1.0
+    assert all(p is None for _, state, p in rows if state == "no_face")
