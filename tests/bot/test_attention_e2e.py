@@ -52,6 +52,7 @@ from engine.face_settings import DetectorSettings
 from engine.landmarks.geometry import LandmarkSettings
 from storage import Storage
 from storage import models as tables
+from tests.bot.harness.classroom import whispers
 from tests.bot.harness.clips import FPS, EncodedClip, encode_vp8, jaffe_faces, render_frames
 from tests.bot.harness.head_turns import turn_head
 from tests.bot.harness.janus_server import JanusServer
@@ -213,15 +214,6 @@ def _closed(sample: dict[str, Any]) -> bool:
     return bool(sample["attention"] and not sample["attention"]["eyes_open"])
 
 
-def _whispers(member: JanusParticipant) -> list[str]:
-    """Texts addressed to ``member`` alone, read off the raw TextRoom messages it received."""
-    return [
-        str(message.get("text"))
-        for message in member.record.raw
-        if message.get("whisper") is True or message.get("textroom") == "whisper"
-    ]
-
-
 def _bot_username(room: AttentionClass) -> str:
     connector = room.bot.session.connector
     assert isinstance(connector, JanusConnector) and connector.link is not None
@@ -232,7 +224,7 @@ async def test_the_looking_away_alert_reaches_the_claimed_teacher_only(
     attention_class: AttentionClass,
 ) -> None:
     room = attention_class
-    teacher, umi = room.teacher, room.students[TURNER]
+    teacher = room.teacher
     # Both students are read facing the camera, well inside the yaw limit.
     for name in (TURNER, SLEEPER):
         await _until(_num_read(room, name, 2), 30, f"{name}'s head readings")
@@ -248,35 +240,16 @@ async def test_the_looking_away_alert_reaches_the_claimed_teacher_only(
     await teacher.say(f"!claim {room.bot.teacher_code}", to=_bot_username(room))
     await teacher.wait_for_line(lambda line: line.whisper and line.text == CLAIMED)
 
-    assert umi.track is not None
-    track = umi.track
-    track.play(room.turned)
-    await _until(lambda: track.switched_at is not None, 2, "the turn")
-    turned_at = track.switched_at
-    assert turned_at is not None
-    away_at = await _until(
-        lambda: any(_away(s) for s in _samples(room, TURNER, turned_at)),
-        STATE_BOUND_S + 5,
-        "a looking-away sample of Umi",
+    assert [t for t in whispers(teacher) if t != CLAIMED] == []
+    away_at, state_s, alert_s, alert = await _switch_and_wait(
+        room, TURNER, room.turned, _away, f"{TURNER} has looked away for", ALERT_BOUND_S
     )
-    alert = await teacher.wait_for_line(
-        lambda line: line.whisper and line.text.startswith(f"{TURNER} has looked away for"),
-        timeout=ALERT_BOUND_S + 5,
-    )
-    alerted_at = time.monotonic()
-    state_s, alert_s = away_at - turned_at, alerted_at - turned_at
-    print(f"turn → looking-away sample {state_s:.1f} s, → whisper {alert_s:.1f} s ({alert.text})")
+    print(f"turn → looking-away sample {state_s:.1f} s, → whisper {alert_s:.1f} s ({alert})")
     assert state_s <= STATE_BOUND_S, state_s
     assert LOOKING_AWAY_S <= alert_s <= ALERT_BOUND_S, alert_s
     away = [s for s in _samples(room, TURNER, away_at) if s["attention"]]
     assert away and all(s["attention"]["yaw"] > YAW_LIMIT_DEG for s in away if _away(s)), away
-
-    await asyncio.sleep(1.0)  # a moment for a stray whisper to arrive
-    teacher_whispers = [t for t in _whispers(teacher) if t != CLAIMED]
-    assert teacher_whispers == [alert.text], teacher_whispers  # Eri, facing on, is not named
-    for student in room.students.values():  # the class heard nothing of it
-        assert _whispers(student) == [], student.display
-        assert not [line for line in student.record.lines if line.text == alert.text]
+    await _only_the_teacher_heard(room, [alert])  # Eri, facing on, is not named
 
 
 async def test_the_eyes_closed_alert_reaches_the_claimed_teacher_only(
@@ -284,38 +257,57 @@ async def test_the_eyes_closed_alert_reaches_the_claimed_teacher_only(
 ) -> None:
     """After the looking-away chapter (the teacher has claimed): Eri shuts her eyes."""
     room = attention_class
-    teacher, eri = room.teacher, room.students[SLEEPER]
     assert room.bot.session.teacher is not None, "the looking-away chapter claims first"
-    before = [t for t in _whispers(teacher) if t != CLAIMED]
-    assert eri.track is not None
-    track = eri.track
-    track.play(room.shut)
-    await _until(lambda: track.switched_at is not None, 2, "the eyes shutting")
-    shut_at = track.switched_at
-    assert shut_at is not None
-    closed_at = await _until(
-        lambda: any(_closed(s) for s in _samples(room, SLEEPER, shut_at)),
-        EYES_STATE_BOUND_S + 5,
-        "an eyes-closed sample of Eri",
+    before = [t for t in whispers(room.teacher) if t != CLAIMED]
+    closed_at, state_s, alert_s, alert = await _switch_and_wait(
+        room, SLEEPER, room.shut, _closed, f"{SLEEPER}'s eyes have been closed", EYES_ALERT_BOUND_S
     )
-    alert = await teacher.wait_for_line(
-        lambda line: line.whisper and line.text.startswith(f"{SLEEPER}'s eyes have been closed"),
-        timeout=EYES_ALERT_BOUND_S + 5,
-    )
-    alert_s = time.monotonic() - shut_at
-    state_s = closed_at - shut_at
     print(f"eyes shut → eyes-closed sample {state_s:.1f} s, → whisper {alert_s:.1f} s")
     assert state_s <= EYES_STATE_BOUND_S, state_s
     assert EYES_CLOSED_S <= alert_s <= EYES_ALERT_BOUND_S, alert_s
     closed = [s for s in _samples(room, SLEEPER, closed_at) if s["attention"]]
     assert closed and max(s["attention"]["eyes_closed_s"] for s in closed) >= EYES_CLOSED_S - 1.0
+    await _only_the_teacher_heard(room, [*before, alert])
 
+
+async def _switch_and_wait(
+    room: AttentionClass,
+    student: str,
+    clip: EncodedClip,
+    shows: Callable[[dict[str, Any]], bool],
+    alert_start: str,
+    alert_bound_s: float,
+) -> tuple[float, float, float, str]:
+    """``student``'s camera switches to ``clip`` now; waits (up to ``alert_bound_s`` and 5 s
+    more) for a live sample that ``shows`` it and for the teacher's whisper starting with
+    ``alert_start``. Returns when that sample came, the seconds from the switch to it and to
+    the whisper, and the whisper; the caller checks them against its bounds."""
+    track = room.students[student].track
+    assert track is not None
+    track.play(clip)
+    await _until(lambda: track.switched_at is not None, 2, f"{student}'s camera switching")
+    switched_at = track.switched_at
+    assert switched_at is not None
+    seen_at = await _until(
+        lambda: any(shows(s) for s in _samples(room, student, switched_at)),
+        alert_bound_s + 5,
+        f"a sample of {student} showing it",
+    )
+    alert = await room.teacher.wait_for_line(
+        lambda line: line.whisper and line.text.startswith(alert_start),
+        timeout=alert_bound_s + 5,
+    )
+    return seen_at, seen_at - switched_at, time.monotonic() - switched_at, alert.text
+
+
+async def _only_the_teacher_heard(room: AttentionClass, expected: list[str]) -> None:
+    """After a moment for a stray whisper: the teacher's whispers (past the claim) are
+    ``expected``, and no student was whispered or shown any of them."""
     await asyncio.sleep(1.0)
-    teacher_whispers = [t for t in _whispers(teacher) if t != CLAIMED]
-    assert teacher_whispers == [*before, alert.text], teacher_whispers
+    assert [t for t in whispers(room.teacher) if t != CLAIMED] == expected
     for student in room.students.values():
-        assert _whispers(student) == [], student.display
-        assert not [line for line in student.record.lines if line.text == alert.text]
+        assert whispers(student) == [], student.display
+        assert not [line for line in student.record.lines if line.text in expected]
 
 
 async def test_no_emotion_score_is_stored_and_the_turn_is(attention_class: AttentionClass) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 
 from engine.types import EngagementState
 from storage import MeetingOpened, ParticipantJoined, Sample, Storage
-from storage.db import sqlite_path
+from storage.db import create_engine_for, sqlite_path
 
 TABLES = ("meetings", "participants", "samples", "state_changes", "alerts", "consent_events")
 
@@ -124,3 +124,27 @@ def sample(
 
 def join(meeting_id: str, name: str, t: float, platform_id: str | None = None) -> ParticipantJoined:
     return ParticipantJoined(meeting_id, name, t, platform_id=platform_id)
+
+
+def insert_old_participant(url: str, t0: float) -> None:
+    """Meeting ``m-old`` with participant Ana, inserted with plain SQL: rows a database had
+    before a migration (the ORM models describe the newest schema, not that one)."""
+    engine = create_engine_for(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO meetings (id, platform, room, started_at, sample_period_s) "
+                    "VALUES ('m-old', 'janus', '1234', :t, 1.0)"
+                ),
+                {"t": t0},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO participants (meeting_id, display_name, joined_at, opted_out) "
+                    "VALUES ('m-old', 'Ana', :t, false)"
+                ),
+                {"t": t0},
+            )
+    finally:
+        engine.dispose()

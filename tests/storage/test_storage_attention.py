@@ -15,7 +15,7 @@ from engine.types import EngagementState as S
 from storage import Sample, Storage
 from storage.db import create_engine_for, downgrade_database, upgrade_database
 from storage.export import write_csv, write_json
-from tests.storage.helpers import join, opened
+from tests.storage.helpers import insert_old_participant, join, opened
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp()
 ATTENTION_COLUMNS = {"yaw", "pitch", "eyes_open", "looking_away"}
@@ -32,23 +32,10 @@ def _sample_columns(url: str) -> set[str]:
 
 def test_existing_database_upgrades_and_downgrades_keeping_its_samples(database_url: str) -> None:
     upgrade_database(database_url, "0002")  # a database from before attention
+    insert_old_participant(database_url, T0)
     engine = create_engine_for(database_url)
     try:
         with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO meetings (id, platform, room, started_at, sample_period_s) "
-                    "VALUES ('m-old', 'janus', '1234', :t, 1.0)"
-                ),
-                {"t": T0},
-            )
-            connection.execute(
-                text(
-                    "INSERT INTO participants (meeting_id, display_name, joined_at, opted_out) "
-                    "VALUES ('m-old', 'Ana', :t, false)"
-                ),
-                {"t": T0},
-            )
             connection.execute(
                 text(
                     "INSERT INTO samples (participant_id, t, p_interested, p_bored, p_confused, "

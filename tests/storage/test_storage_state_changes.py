@@ -11,7 +11,7 @@ from sqlalchemy import inspect, text
 from engine.types import EngagementState as S
 from storage import StateChanged, Storage
 from storage.db import create_engine_for, downgrade_database, upgrade_database
-from tests.storage.helpers import join, opened
+from tests.storage.helpers import insert_old_participant, join, opened
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp()
 
@@ -37,23 +37,10 @@ def test_existing_changes_survive_the_upgrade_and_new_ones_keep_their_confidence
     database_url: str,
 ) -> None:
     upgrade_database(database_url, "0003")  # a database from before confidence
+    insert_old_participant(database_url, T0)
     engine = create_engine_for(database_url)
     try:
         with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO meetings (id, platform, room, started_at, sample_period_s) "
-                    "VALUES ('m-old', 'janus', '1234', :t, 1.0)"
-                ),
-                {"t": T0},
-            )
-            connection.execute(
-                text(
-                    "INSERT INTO participants (meeting_id, display_name, joined_at, opted_out) "
-                    "VALUES ('m-old', 'Ana', :t, false)"
-                ),
-                {"t": T0},
-            )
             connection.execute(
                 text(
                     "INSERT INTO state_changes (participant_id, t, from_state, to_state) "
