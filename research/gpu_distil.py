@@ -211,7 +211,6 @@ def _save(
 ) -> None:
     """The best epoch so far (a run killed later still leaves its best behind)."""
     name = cfg.get("name", role)
-    logs = validation.state_logs(model)
     summary = {
         "name": name,
         "role": role,
@@ -220,9 +219,7 @@ def _save(
         "epochs_run": len(history),
         "truncated": False,
         "seconds": round(time.time() - started, 1),
-        "best": validation.score(logs),
-        "best_calibrated": validation.calibrated(logs),
-        "best_mirror_calibrated": validation.calibrated(validation.state_logs(model, mirror=True)),
+        **validation.scores(model),
         "history": history,
     }
     folder = out / ("teachers" if role == "teacher" else "runs")

@@ -137,6 +137,16 @@ class Validation:
             "recalls": recalls,
         }
 
+    def scores(self, model: nn.Module) -> dict[str, Any]:
+        """A run summary's three scores of ``model`` (the layout ``bundle`` reads): as is, with
+        the prior correction, and with mirror averaging too."""
+        logs = self.state_logs(model)
+        return {
+            "best": self.score(logs),
+            "best_calibrated": self.calibrated(logs),
+            "best_mirror_calibrated": self.calibrated(self.state_logs(model, mirror=True)),
+        }
+
     def calibrated(self, logs: dict[str, np.ndarray]) -> dict[str, Any]:
         """The recipe's prior correction: log-offsets for bored/confused chosen on validation."""
         best, best_offset = self.score(logs), [0.0, 0.0, 0.0]
@@ -244,7 +254,6 @@ def train_one(config: dict[str, Any], corpus: Path, out: Path, deadline: float) 
                 break
     assert best_state is not None
     model.load_state_dict(best_state)
-    logs = validation.state_logs(model)
     summary = {
         "name": config.get("name", "run"),
         "config": cfg,
@@ -252,9 +261,7 @@ def train_one(config: dict[str, Any], corpus: Path, out: Path, deadline: float) 
         "epochs_run": len(history),
         "truncated": truncated,
         "seconds": round(time.monotonic() - started, 1),
-        "best": validation.score(logs),
-        "best_calibrated": validation.calibrated(logs),
-        "best_mirror_calibrated": validation.calibrated(validation.state_logs(model, mirror=True)),
+        **validation.scores(model),
         "history": history,
     }
     out.mkdir(parents=True, exist_ok=True)
