@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from engine.attention import AttentionSettings
+from engine.sustained import StateHistory, SustainedRule
 from engine.types import EngagementState
 
 #: Slack for the jitter of the session's 1 s tick when comparing durations.
@@ -31,6 +32,10 @@ class AlertSettings:
       the live smoothing), 30 s was the shortest hold with no false alert in 36 student-minutes
       of attentive faces (25 s: 5 per student-hour; 15 s: 18), while 67 % of the students were
       alerted in their confused phase and 75 % in their bored phase, a median 32 s after it began.
+    - ``sustained_share=1.0``: the state must fill this share of the last ``sustained_s`` and be
+      shown now (``engine.sustained``); 1.0 is "without a break". Shares of 0.5–0.8 of 20–40 s
+      windows were simulated too (same classes, the live 1 s tick and cooldown) and alerted no
+      more students without false alerts (MODEL_CARD.md), so the default stays strict.
     - ``cooldown_s=300``: after an alert, the same student and kind stay quiet for 5 minutes: the
       teacher knows; repeating it every half-minute would teach them to ignore the bot.
     - ``alert_bored=True``: boredom alerts can be switched off (some teachers only want confusion).
@@ -45,6 +50,7 @@ class AlertSettings:
     """
 
     sustained_s: float = 30.0
+    sustained_share: float = 1.0
     cooldown_s: float = 300.0
     alert_bored: bool = True
     class_share: float = 0.4
@@ -61,11 +67,19 @@ class AlertSettings:
                 f"sustained_s={self.sustained_s}, cooldown_s={self.cooldown_s}, "
                 f"class_sustained_s={self.class_sustained_s}"
             )
+        if not 0.0 < self.sustained_share <= 1.0:
+            raise ValueError(
+                f"Expected 0 < sustained_share <= 1. Received: {self.sustained_share!r}"
+            )
         if not 0.0 < self.class_share <= 1.0 or self.class_min_students < 1:
             raise ValueError(
                 "Expected 0 < class_share <= 1 and class_min_students >= 1. Received: "
                 f"{self.class_share}, {self.class_min_students}"
             )
+
+    @property
+    def sustained(self) -> SustainedRule:
+        return SustainedRule(self.sustained_s, self.sustained_share)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +101,8 @@ class _Student:
     looking_away_s: float = 0.0
     eyes_closed_s: float = 0.0
     last_alert: dict[AlertKind, float] = field(default_factory=dict)
+    #: The states of the last ``sustained_s`` (for a ``sustained_share`` below 1).
+    history: StateHistory | None = None
 
 
 class AlertPolicy:
@@ -111,6 +127,9 @@ class AlertPolicy:
         if record.state != state:
             record.state = state
             record.since = t
+        if record.history is None:
+            record.history = StateHistory(self.settings.sustained_s)
+        record.history.update(state, t)
         if state == EngagementState.NO_FACE:  # no face, no attention reading
             record.looking_away_s = record.eyes_closed_s = 0.0
         if len(self._students) > self.max_students:
@@ -140,32 +159,50 @@ class AlertPolicy:
         settings = self.settings
         alerts: list[Alert] = []
         for name, record in self._students.items():
-            for kind, held, needed in self._held(record, t):
+            for kind, held, needed, window in self._held(record, t):
                 last = record.last_alert.get(kind)
                 # The clock ticks with a few ms of jitter: 7.998 s held "for 8 s" counts.
                 due = held >= needed - TICK_TOLERANCE_S
                 if due and (last is None or t - last >= settings.cooldown_s - TICK_TOLERANCE_S):
                     record.last_alert[kind] = t
-                    alerts.append(Alert(kind, name, _text(kind, name, held), t))
+                    alerts.append(Alert(kind, name, _text(kind, name, held, window), t))
         class_alert = self._class_alert(t) if settings.alert_emotions else None
         if class_alert is not None:
             alerts.append(class_alert)
         return alerts
 
-    def _held(self, record: _Student, t: float) -> list[tuple[AlertKind, float, float]]:
-        """(kind, seconds held, seconds needed) of what ``record`` shows now."""
+    def _held(
+        self, record: _Student, t: float
+    ) -> list[tuple[AlertKind, float, float, float | None]]:
+        """(kind, seconds held, seconds needed, the window they were counted in — ``None`` when
+        held without a break) of what ``record`` shows now."""
         settings = self.settings
-        held: list[tuple[AlertKind, float, float]] = []
+        held: list[tuple[AlertKind, float, float, float | None]] = []
         kind = _student_kind(record.state, settings.alert_bored)
-        if kind is not None and settings.alert_emotions:
-            held.append((kind, t - record.since, settings.sustained_s))
+        state, history = record.state, record.history
+        if kind is not None and settings.alert_emotions and state is not None and history:
+            rule, unbroken = settings.sustained, t - record.since
+            if unbroken >= rule.needed_s - TICK_TOLERANCE_S:
+                held.append((kind, unbroken, rule.needed_s, None))
+            else:  # the same test as the simulation's (engine.sustained), counted in the window
+                held.append((kind, history.seconds_in(state, t), rule.needed_s, rule.window_s))
         if record.looking_away_s > 0:
             held.append(
-                (AlertKind.LOOKED_AWAY, record.looking_away_s, settings.attention.looking_away_s)
+                (
+                    AlertKind.LOOKED_AWAY,
+                    record.looking_away_s,
+                    settings.attention.looking_away_s,
+                    None,
+                )
             )
         if record.eyes_closed_s > 0:
             held.append(
-                (AlertKind.EYES_CLOSED, record.eyes_closed_s, settings.attention.eyes_closed_s)
+                (
+                    AlertKind.EYES_CLOSED,
+                    record.eyes_closed_s,
+                    settings.attention.eyes_closed_s,
+                    None,
+                )
             )
         return held
 
@@ -203,12 +240,14 @@ def _student_kind(state: EngagementState | None, alert_bored: bool) -> AlertKind
     return None
 
 
-def _text(kind: AlertKind, name: str, held: float) -> str:
+def _text(kind: AlertKind, name: str, held: float, window: float | None = None) -> str:
     # Attention thresholds are round minutes (60 s): "looked away for 60 s" says the setting.
     if kind is AlertKind.LOOKED_AWAY:
         return f"{name} has looked away for {_seconds(held, below=120)}"
     if kind is AlertKind.EYES_CLOSED:
         return f"{name}'s eyes have been closed for {_seconds(held, below=120)}"
+    if window is not None:  # counted in a window (``sustained_share`` below 1)
+        return f"{name} has looked {kind.value} for {round(held)} of the last {round(window)} s"
     return f"{name} has looked {kind.value} for {_seconds(held)}"
 
 

@@ -27,6 +27,7 @@ from engine.model import EmotionModel
 from engine.preprocess import crop_face
 from engine.settings_paths import datasets_dir
 from engine.states import PersonState, StateSettings
+from engine.sustained import StateHistory, SustainedRule
 from engine.training.augment import AugmentSettings, degrade
 from engine.training.corpus import Corpus, load_corpus
 from engine.training.heldout import jittered_box
@@ -82,11 +83,15 @@ def score_clip(model: EmotionModel, frames: np.ndarray) -> np.ndarray:
     return model.predict_embeddings(np.ascontiguousarray(windows[:, 0]))
 
 
-def simulate(model: EmotionModel, corpus: Corpus, seed: int = 0) -> list[StudentClip]:
+def simulate(
+    model: EmotionModel, corpus: Corpus, seed: int = 0, split: str = "test"
+) -> list[StudentClip]:
+    """One clip per subject of the posed sets' ``split`` ("test" or "validation")."""
     rng = np.random.default_rng(seed)
+    sets = corpus.test if split == "test" else corpus.validation
     clips = []
     for name in ("jaffe", "taiwanese"):
-        held = corpus.test[name]
+        held = sets[name if split == "test" else f"{name}-val"]
         emotions = [EMOTIONS[i] for i in held.dataset.labels.argmax(axis=1)]
         for subject in sorted(set(held.dataset.subjects)):
             mine = [
@@ -118,35 +123,71 @@ def runs(clip: StudentClip, end: float) -> list[tuple[EngagementState, float, fl
     return out
 
 
-def alert_table(clips: list[StudentClip]) -> list[dict[str, float]]:
+#: Rules compared: the strict rule (held without a break) at each hold, then shares of a window.
+RULES: tuple[SustainedRule, ...] = (
+    *(SustainedRule(seconds, 1.0) for seconds in CANDIDATES_S),
+    *(
+        SustainedRule(window, share)
+        for window in (20.0, 30.0, 40.0)
+        for share in (0.5, 0.6, 0.7, 0.8)
+    ),
+)
+#: The live policy's per-student cooldown (``bot.alerts.AlertSettings.cooldown_s``): at most one
+#: alert per kind in a simulated clip.
+COOLDOWN_S = 300.0
+
+
+def tick_alerts(
+    clip: StudentClip, rule: SustainedRule, cooldown_s: float = COOLDOWN_S
+) -> list[tuple[float, EngagementState]]:
+    """The confused/bored alerts the live policy would send: its 1 s tick reads the state shown
+    at that moment into a :class:`StateHistory` and applies ``rule``."""
+    history = StateHistory(rule.window_s)
+    end = clip.phases[-1][2]
+    changes, index = clip.states, 0
+    last: dict[EngagementState, float] = {}
+    alerts = []
+    for tick in range(1, int(end) + 1):
+        t = float(tick)
+        while index < len(changes) and changes[index][0] <= t:
+            index += 1
+        if index == 0:
+            continue
+        history.update(changes[index - 1][1], t)
+        for kind in (EngagementState.CONFUSED, EngagementState.BORED):
+            if history.sustained(rule, kind, t, slack=1e-6) is None:
+                continue
+            if kind in last and t - last[kind] < cooldown_s:
+                continue
+            last[kind] = t
+            alerts.append((t, kind))
+    return alerts
+
+
+def alert_table(
+    clips: list[StudentClip], rules: Sequence[SustainedRule] = RULES
+) -> list[dict[str, float]]:
     rows = []
-    for sustained in CANDIDATES_S:
+    for rule in rules:
         hits = {"confused": 0, "bored": 0}
         latency: dict[str, list[float]] = {"confused": [], "bored": []}
         false_alerts, attentive_s = 0, 0.0
         for clip in clips:
-            end = clip.phases[-1][2]
-            stretches = runs(clip, end)
+            alerts = tick_alerts(clip, rule)
             for designed, start, stop in clip.phases:
-                # An alert fires ``sustained`` s into a stretch; it belongs to the phase it fires in.
-                fired = [
-                    (state, t0 + sustained)
-                    for state, t0, t1 in stretches
-                    if t1 - t0 >= sustained
-                    and start <= t0 + sustained < stop
-                    and state in (EngagementState.CONFUSED, EngagementState.BORED)
-                ]
+                fired = [(t, kind) for t, kind in alerts if start <= t < stop]
                 if designed == "interested":
                     attentive_s += stop - start
                     false_alerts += len(fired)
                     continue
-                times = [t for state, t in fired if state.value == designed]
+                times = [t for t, kind in fired if kind.value == designed]
                 if times:
                     hits[designed] += 1
                     latency[designed].append(min(times) - start)
         rows.append(
             {
-                "sustained_s": sustained,
+                "window_s": rule.window_s,
+                "share": rule.share,
                 "confused_alerted": hits["confused"] / len(clips),
                 "bored_alerted": hits["bored"] / len(clips),
                 "confused_latency_s": float(np.median(latency["confused"]))
@@ -158,16 +199,21 @@ def alert_table(clips: list[StudentClip]) -> list[dict[str, float]]:
     return rows
 
 
-def markdown(rows: list[dict[str, float]], num_students: int) -> str:
+def markdown(rows: list[dict[str, float]], num_students: int, split: str = "test") -> str:
     lines = [
-        f"{num_students} simulated students (held-out subjects), 5 fps, live box jitter and noise.",
+        f"{num_students} simulated students ({split} subjects), 5 fps, live box jitter and noise.",
         "",
-        "| sustained | alerted in confused phase | alerted in bored phase | median time to confused alert | false alerts per student-hour attentive |",
+        "| rule | alerted in confused phase | alerted in bored phase | median time to confused alert | false alerts per student-hour attentive |",
         "|---|---|---|---|---|",
     ]
     for row in rows:
+        rule = (
+            f"{row['window_s']:.0f} s without a break"
+            if row["share"] >= 1.0
+            else f"{row['share']:.0%} of {row['window_s']:.0f} s"
+        )
         lines.append(
-            f"| {row['sustained_s']:.0f} s | {row['confused_alerted']:.0%} | {row['bored_alerted']:.0%} | "
+            f"| {rule} | {row['confused_alerted']:.0%} | {row['bored_alerted']:.0%} | "
             f"{row['confused_latency_s']:.0f} s | {row['false_alerts_per_hour']:.1f} |"
         )
     return "\n".join(lines)
@@ -176,9 +222,18 @@ def markdown(rows: list[dict[str, float]], num_students: int) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument(
+        "--split",
+        choices=("validation", "test", "both"),
+        default="both",
+        help="posed subjects to simulate: validation (to choose the rule), test (to report it)",
+    )
     args = parser.parse_args(argv)
-    clips = simulate(EmotionModel.load(args.model), load_corpus(datasets_dir()))
-    print(markdown(alert_table(clips), len(clips)))
+    model = EmotionModel.load(args.model)
+    corpus = load_corpus(datasets_dir())
+    for split in ("validation", "test") if args.split == "both" else (args.split,):
+        clips = simulate(model, corpus, split=split)
+        print(markdown(alert_table(clips), len(clips), split), end="\n\n", flush=True)
 
 
 if __name__ == "__main__":

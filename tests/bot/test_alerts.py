@@ -180,3 +180,53 @@ def test_attention_mode_alerts_on_attention_only() -> None:
     assert run(policy, 60) == []
     policy.attention("A", 61.0, 0.0)
     assert [a.kind for a in policy.due(61.0)] == [AlertKind.LOOKED_AWAY]
+
+
+# -- a share of the window (``sustained_share``) ----------------------------------------------
+
+
+def flicker(policy: AlertPolicy, name: str, until: float) -> list[Alert]:
+    """Confused, but misread as interested for 2 s of every 8 (the model on a face it never saw)."""
+    alerts, t = [], 0.0
+    while t <= until:
+        policy.update(name, S.INTERESTED if t % 8 >= 6 else S.CONFUSED, t)
+        alerts += policy.due(t)
+        t += 1.0
+    return alerts
+
+
+def test_flickering_confusion_never_alerts_under_the_strict_rule() -> None:
+    assert flicker(AlertPolicy(AlertSettings(sustained_s=30)), "Ana", 120) == []
+
+
+def test_a_share_of_the_window_alerts_on_flickering_confusion_and_says_so() -> None:
+    policy = AlertPolicy(AlertSettings(sustained_s=30, sustained_share=0.7))
+    alerts = flicker(policy, "Ana", 120)
+    assert len(alerts) == 1 and alerts[0].kind is AlertKind.CONFUSED
+    # confused 0–6, 8–14, 16–22, 24–: 21 s (70 % of 30) first reached at t = 27, confused then
+    assert alerts[0].t == 27.0
+    assert alerts[0].text == "Ana has looked confused for 21 of the last 30 s"
+
+
+def test_a_share_of_the_window_needs_the_state_now_and_enough_of_it() -> None:
+    policy = AlertPolicy(AlertSettings(sustained_s=30, sustained_share=0.7))
+    policy.update("Ana", S.CONFUSED, 0.0)
+    policy.update("Ana", S.INTERESTED, 20.0)  # 20 s of 30 confused, then not any more
+    assert run(policy, 25) == []
+    policy.update("Ana", S.CONFUSED, 26.0)  # back: 20 + 1 s of the last 30 → 21 s at t = 27
+    alerts = run(policy, 40, start=26)
+    assert [(a.t, a.text) for a in alerts] == [
+        (27.0, "Ana has looked confused for 21 of the last 30 s")
+    ]
+
+
+def test_unbroken_confusion_says_how_long_under_a_share_too() -> None:
+    policy = AlertPolicy(AlertSettings(sustained_s=30, sustained_share=0.5))
+    policy.update("Ana", S.CONFUSED, 0.0)
+    assert [(a.t, a.text) for a in run(policy, 60)] == [(15.0, "Ana has looked confused for 15 s")]
+
+
+@pytest.mark.parametrize("share", [0.0, -0.5, 1.5, float("nan")])
+def test_a_nonsense_share_is_refused(share: float) -> None:
+    with pytest.raises(ValueError, match=r"0 < sustained_share <= 1. Received"):
+        AlertSettings(sustained_share=share)
