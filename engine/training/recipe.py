@@ -56,8 +56,9 @@ class Recipe:
     schedule: str = "plateau"
     #: Stage 2: dropout on each frame's embedding before the first LSTM (training only).
     head_input_dropout: float = 0.0
-    #: Stage 2: share of the stage-1 classifier's states in the head's targets.
-    head_teacher_weight: float = 0.0
+    #: Stage 2: share of the stage-1 classifier's states in the head's targets (the shipped model:
+    #: 0.5; without it the head overfits the frozen CNN's embeddings of its own training faces).
+    head_teacher_weight: float = 0.5
     epochs: int = 40
     patience: int = 6
     batch_size: int = 64
