@@ -1,5 +1,6 @@
-"""One workaround for aiortc 1.x behind Janus's multistream subscriptions.
+"""Two adjustments for aiortc 1.x behind Janus's multistream subscriptions.
 
+**Recycled m-lines.**
 Janus recycles an inactive m-line (a publisher who left) for the next subscription, under the
 same ``mid`` but with a NEW SSRC. aiortc registers a receiver's SSRCs with the transport's RTP
 router only once, when the receiver starts, and routes packets by SSRC (or by payload type when
@@ -9,6 +10,12 @@ offer now announces for every already-started receiver.
 
 RTX packets of the recycled stream stay unknown to the receiver and are dropped by aiortc
 (harmless: retransmissions only matter on lossy links, and a PLI recovers).
+
+**No receive-side bandwidth estimation.** When abs-send-time is negotiated, aiortc feeds every
+received video packet to its remote bitrate estimator (pure Python) and sends REMB reports. The
+bot needs neither: it only receives, and Janus caps publishers with the room's bitrate, not with a
+subscriber's REMB. ``decline_abs_send_time`` removes the extension from Janus's offer before aiortc
+reads it, so the answer does not accept it and Janus sends the bot packets without it.
 """
 
 from __future__ import annotations
@@ -19,6 +26,20 @@ from aiortc import RTCPeerConnection
 from aiortc.sdp import SessionDescription
 
 logger = logging.getLogger(__name__)
+
+ABS_SEND_TIME = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+
+
+def decline_abs_send_time(offer_sdp: str) -> str:
+    """``offer_sdp`` without its abs-send-time ``a=extmap`` lines (everything else untouched)."""
+    lines = offer_sdp.split("\r\n") if "\r\n" in offer_sdp else offer_sdp.split("\n")
+    newline = "\r\n" if "\r\n" in offer_sdp else "\n"
+    kept = [
+        line
+        for line in lines
+        if not (line.startswith("a=extmap:") and line.split()[1:2] == [ABS_SEND_TIME])
+    ]
+    return newline.join(kept)
 
 
 def rebind_recycled_receivers(pc: RTCPeerConnection, offer_sdp: str) -> list[str]:

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from bot.meetings.aiortc_compat import rebind_recycled_receivers
+from bot.meetings.aiortc_compat import decline_abs_send_time, rebind_recycled_receivers
 from bot.meetings.frames import FrameSource
 from bot.meetings.janus_session import JanusError, JanusEvent, JanusHandle, JanusSession
 from bot.meetings.janus_videoroom import PLUGIN, PublishedVideo, parse_subscription
@@ -180,6 +180,7 @@ class VideoRoomSubscriber:
             self.pc = RTCPeerConnection()
             self.pc.on("connectionstatechange", self._on_connection_state)
         self.num_offers += 1
+        sdp = decline_abs_send_time(sdp)
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         rebind_recycled_receivers(self.pc, sdp)
         await self.pc.setLocalDescription(await self.pc.createAnswer())
