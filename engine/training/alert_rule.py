@@ -21,15 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.datasets import EMOTIONS
+from engine.datasets import EMOTIONS, load_mapping
 from engine.datasets.images import PhotoFace
 from engine.model import EmotionModel
 from engine.preprocess import crop_face
 from engine.settings_paths import datasets_dir
 from engine.states import PersonState, StateSettings
 from engine.sustained import StateHistory, SustainedRule
-from engine.training.augment import AugmentSettings, degrade
-from engine.training.corpus import Corpus, load_corpus
+from engine.training.augment import AugmentSettings, degrade, jitter_framing
+from engine.training.corpus import FER_VAL_OWN, Corpus, load_corpus
 from engine.training.heldout import jittered_box
 from engine.types import EngagementState, Scores
 
@@ -44,6 +44,11 @@ PHASES: tuple[tuple[str, tuple[str, ...], float], ...] = (
 CANDIDATES_S = (5.0, 10.0, 15.0, 20.0, 25.0, 30.0)
 #: Camera noise only (no reframing: the box jitter is the tracker's, applied before cropping).
 _CAMERA = AugmentSettings(scale=0.0, shift=0.0, rotation_deg=0.0, flip=False, gamma=0.15)
+#: FER2013 faces are crops already: the tracker's jitter (±5 % shift, ±8 % size) is applied to them.
+_TRACKER = AugmentSettings(scale=0.08, shift=0.05, rotation_deg=0.0, flip=False)
+FER_PLUS_VAL = "fer-val (FER+ labels)"
+#: Validation students made of FER2013 validation faces, and the faces each shows per phase.
+FER_STUDENTS, FER_FACES_PER_PHASE = 48, 4
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,59 @@ def student_frames(
         phases.append((state, t, t + seconds))
         t += seconds
     return np.stack(frames), tuple(phases)
+
+
+def fer_clips(
+    model: EmotionModel, corpus: Corpus, count: int = FER_STUDENTS, seed: int = 1
+) -> list[StudentClip]:
+    """Validation students made of FER2013 validation faces: the 4 posed validation people are too
+    few to choose a rule, and these faces are never trained on or tested with.
+
+    Each student shows ``FER_FACES_PER_PHASE`` faces per phase, each held in turn (faces of
+    several people: a proxy for how the model's reading flickers, not for one person). Only faces
+    whose FER+ majority (≥ half the votes) and FER's own label give the same state are used.
+    """
+    plus, own = corpus.validation[FER_PLUS_VAL].dataset, corpus.validation[FER_VAL_OWN].dataset
+    mapping = load_mapping()
+    emotions = [EMOTIONS[i] for i in plus.labels.argmax(axis=1)]
+    own_states = [mapping.get(EMOTIONS[i]) for i in own.labels.argmax(axis=1)]
+    clean = [
+        index
+        for index, emotion in enumerate(emotions)
+        if plus.labels[index].max() >= 0.5 and mapping.get(emotion) == own_states[index]
+    ]
+    pools = {
+        name: [i for i in clean if emotions[i] in phase_emotions]
+        for name, phase_emotions, _ in PHASES
+    }
+    rng = np.random.default_rng(seed)
+    clips = []
+    for student in range(count):
+        frames, phases, t = [], [], 0.0
+        for name, _, seconds in PHASES:
+            picks = rng.choice(pools[name], FER_FACES_PER_PHASE, replace=False)
+            num = int(seconds * FPS)
+            for index in range(num):
+                face = plus.faces[picks[min(index * len(picks) // num, len(picks) - 1)]]
+                frames.append(degrade(jitter_framing(face, rng, _TRACKER), rng, _CAMERA))
+            phases.append((name, t, t + seconds))
+            t += seconds
+        clips.append(_tracked(model, f"fer:{student}", np.stack(frames), tuple(phases)))
+    return clips
+
+
+def _tracked(
+    model: EmotionModel, name: str, frames: np.ndarray, phases: tuple[tuple[str, float, float], ...]
+) -> StudentClip:
+    """Score ``frames`` as live and keep the state tracker's changes."""
+    probabilities = score_clip(model, frames)
+    person = PersonState(name, StateSettings())
+    changes = []
+    for index, row in enumerate(probabilities):
+        change = person.push(Scores(name, index / FPS, *map(float, row)))
+        if change is not None:
+            changes.append((change.t, change.state))
+    return StudentClip(name, phases, tuple(changes))
 
 
 def score_clip(model: EmotionModel, frames: np.ndarray) -> np.ndarray:
@@ -103,14 +161,7 @@ def simulate(
             if made is None:
                 continue
             frames, phases = made
-            probabilities = score_clip(model, frames)
-            person = PersonState(subject, StateSettings())
-            changes = []
-            for index, row in enumerate(probabilities):
-                change = person.push(Scores(subject, index / FPS, *map(float, row)))
-                if change is not None:
-                    changes.append((change.t, change.state))
-            clips.append(StudentClip(f"{name}:{subject}", phases, tuple(changes)))
+            clips.append(_tracked(model, f"{name}:{subject}", frames, phases))
     return clips
 
 
@@ -234,6 +285,9 @@ def main(argv: list[str] | None = None) -> None:
     for split in ("validation", "test") if args.split == "both" else (args.split,):
         clips = simulate(model, corpus, split=split)
         print(markdown(alert_table(clips), len(clips), split), end="\n\n", flush=True)
+        if split == "validation":
+            fer = fer_clips(model, corpus)
+            print(markdown(alert_table(fer), len(fer), "FER2013 validation"), end="\n\n")
 
 
 if __name__ == "__main__":
