@@ -1,7 +1,8 @@
 """Face video for simulated students: face photos on a schedule of expressions, as a camera track.
 
-Material: a folder of face photos (JAFFE's ``SUBJECT.EXPRESSIONn.ID.tiff`` names give subject and
-expression, so each student keeps one face and changes expression on schedule), or, with no
+Material: a folder of face photos (JAFFE's ``SUBJECT.EXPRESSIONn.ID.tiff`` names and the
+Taiwanese database's ``PPTVEnn.jpg`` names give subject and expression, so each student keeps one
+face and changes expression on schedule), or, with no
 folder, the portrait that ships with matplotlib (``grace_hopper.jpg`` in its sample data): one
 face, no expression change, enough to show the class and the bot without any dataset. Nothing is
 ever written to disk; the photos are read once per process.
@@ -24,6 +25,8 @@ import cv2
 import numpy as np
 from aiortc import VideoStreamTrack
 from aiortc.mediastreams import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE, MediaStreamError
+
+from engine.datasets.taiwanese import TAIWANESE_CODES, TAIWANESE_NAME
 
 IMAGE_SUFFIXES = (".tiff", ".tif", ".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".webp")
 #: Canonical expression names (as in ``engine/data/mapping.json``) → JAFFE's two-letter codes.
@@ -104,10 +107,14 @@ def load_face_photos(folder: Path | None = None, *, max_photos: int = 500) -> tu
         if image is None or min(image.shape[:2]) < 24:
             continue
         match = _JAFFE_NAME.match(path.stem)
+        taiwanese = TAIWANESE_NAME.match(path.name)
         if match:
             code = match.group(2)
             expression = next((name for name, c in JAFFE_CODES.items() if c == code), "")
             photos.append(FacePhoto(image, match.group(1), expression, path.name))
+        elif taiwanese and taiwanese["code"] in TAIWANESE_CODES:
+            expression = TAIWANESE_CODES[taiwanese["code"]]
+            photos.append(FacePhoto(image, f"TW{taiwanese['performer']}", expression, path.name))
         else:
             photos.append(FacePhoto(image, "", "", path.name))
     if not photos:

@@ -41,6 +41,10 @@ PHASES: tuple[tuple[str, tuple[str, ...], float], ...] = (
     ("bored", ("sad",), 60.0),
     ("interested", ATTENTIVE, 60.0),
 )
+#: A resting face: what an attentive student mostly shows. The phases above rotate through smiles
+#: and surprise too, so a resting face that the model misreads is on screen only a few seconds
+#: there; this clip shows nothing else for 5 minutes.
+RESTING: tuple[tuple[str, tuple[str, ...], float], ...] = (("interested", ("neutral",), 300.0),)
 CANDIDATES_S = (5.0, 10.0, 15.0, 20.0, 25.0, 30.0)
 #: Camera noise only (no reframing: the box jitter is the tracker's, applied before cropping).
 _CAMERA = AugmentSettings(scale=0.0, shift=0.0, rotation_deg=0.0, flip=False, gamma=0.15)
@@ -58,12 +62,15 @@ class StudentClip:
     states: tuple[tuple[float, EngagementState], ...]  # state changes (t, state)
 
 
+Phases = tuple[tuple[str, tuple[str, ...], float], ...]
+
+
 def student_frames(
-    photos: Sequence[tuple[PhotoFace, str]], rng: np.random.Generator
+    photos: Sequence[tuple[PhotoFace, str]], rng: np.random.Generator, plan: Phases = PHASES
 ) -> tuple[np.ndarray, tuple[tuple[str, float, float], ...]] | None:
-    """Frames (N, 48, 48) of one student following ``PHASES``; ``None`` when a phase lacks photos."""
+    """Frames (N, 48, 48) of one student following ``plan``; ``None`` when a phase lacks photos."""
     frames, phases, t = [], [], 0.0
-    for state, emotions, seconds in PHASES:
+    for state, emotions, seconds in plan:
         own = [p for p, emotion in photos if emotion in emotions]
         if not own:
             return None
@@ -80,7 +87,11 @@ def student_frames(
 
 
 def fer_clips(
-    model: EmotionModel, corpus: Corpus, count: int = FER_STUDENTS, seed: int = 1
+    model: EmotionModel,
+    corpus: Corpus,
+    count: int = FER_STUDENTS,
+    seed: int = 1,
+    plan: Phases = PHASES,
 ) -> list[StudentClip]:
     """Validation students made of FER2013 validation faces: the 4 posed validation people are too
     few to choose a rule, and these faces are never trained on or tested with.
@@ -100,13 +111,13 @@ def fer_clips(
     ]
     pools = {
         name: [i for i in clean if emotions[i] in phase_emotions]
-        for name, phase_emotions, _ in PHASES
+        for name, phase_emotions, _ in plan
     }
     rng = np.random.default_rng(seed)
     clips = []
     for student in range(count):
         frames, phases, t = [], [], 0.0
-        for name, _, seconds in PHASES:
+        for name, _, seconds in plan:
             picks = rng.choice(pools[name], FER_FACES_PER_PHASE, replace=False)
             num = int(seconds * FPS)
             for index in range(num):
@@ -142,7 +153,7 @@ def score_clip(model: EmotionModel, frames: np.ndarray) -> np.ndarray:
 
 
 def simulate(
-    model: EmotionModel, corpus: Corpus, seed: int = 0, split: str = "test"
+    model: EmotionModel, corpus: Corpus, seed: int = 0, split: str = "test", plan: Phases = PHASES
 ) -> list[StudentClip]:
     """One clip per subject of the posed sets' ``split`` ("test" or "validation")."""
     rng = np.random.default_rng(seed)
@@ -157,7 +168,7 @@ def simulate(
                 for p, e, s in zip(held.photos, emotions, held.dataset.subjects, strict=True)
                 if s == subject
             ]
-            made = student_frames(mine, rng)
+            made = student_frames(mine, rng, plan)
             if made is None:
                 continue
             frames, phases = made
@@ -250,6 +261,47 @@ def alert_table(
     return rows
 
 
+def resting_table(
+    clips: list[StudentClip], rules: Sequence[SustainedRule] = RULES
+) -> list[dict[str, float]]:
+    """Per rule: the share of students who were sent a false alert while showing only their
+    resting face, and the false alerts per student-hour."""
+    rows = []
+    for rule in rules:
+        counts = [len(tick_alerts(clip, rule)) for clip in clips]
+        seconds = sum(clip.phases[-1][2] for clip in clips)
+        rows.append(
+            {
+                "window_s": rule.window_s,
+                "share": rule.share,
+                "students_alerted": sum(1 for n in counts if n) / len(clips),
+                "false_alerts_per_hour": sum(counts) / max(seconds, 1.0) * 3600.0,
+            }
+        )
+    return rows
+
+
+def _rule_name(row: dict[str, float]) -> str:
+    if row["share"] >= 1.0:
+        return f"{row['window_s']:.0f} s without a break"
+    return f"{row['share']:.0%} of {row['window_s']:.0f} s"
+
+
+def resting_markdown(rows: list[dict[str, float]], num_students: int, split: str) -> str:
+    lines = [
+        f"{num_students} {split} students showing only their resting (neutral) face for 5 minutes.",
+        "",
+        "| rule | students sent a false alert | false alerts per student-hour |",
+        "|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {_rule_name(row)} | {row['students_alerted']:.0%} | "
+            f"{row['false_alerts_per_hour']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
 def markdown(rows: list[dict[str, float]], num_students: int, split: str = "test") -> str:
     lines = [
         f"{num_students} simulated students ({split} subjects), 5 fps, live box jitter and noise.",
@@ -258,13 +310,8 @@ def markdown(rows: list[dict[str, float]], num_students: int, split: str = "test
         "|---|---|---|---|---|",
     ]
     for row in rows:
-        rule = (
-            f"{row['window_s']:.0f} s without a break"
-            if row["share"] >= 1.0
-            else f"{row['share']:.0%} of {row['window_s']:.0f} s"
-        )
         lines.append(
-            f"| {rule} | {row['confused_alerted']:.0%} | {row['bored_alerted']:.0%} | "
+            f"| {_rule_name(row)} | {row['confused_alerted']:.0%} | {row['bored_alerted']:.0%} | "
             f"{row['confused_latency_s']:.0f} s | {row['false_alerts_per_hour']:.1f} |"
         )
     return "\n".join(lines)
@@ -273,6 +320,9 @@ def markdown(rows: list[dict[str, float]], num_students: int, split: str = "test
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument(
+        "--resting", action="store_true", help="also 5 minutes of each student's resting face"
+    )
     parser.add_argument(
         "--split",
         choices=("validation", "test", "both"),
@@ -290,6 +340,11 @@ def main(argv: list[str] | None = None) -> None:
             print(markdown(alert_table(fer), len(fer), "FER2013 validation"), end="\n\n")
             pooled = clips + fer
             print(markdown(alert_table(pooled), len(pooled), "all validation"), end="\n\n")
+        if args.resting:
+            rest = simulate(model, corpus, split=split, plan=RESTING)
+            if split == "validation":
+                rest += fer_clips(model, corpus, plan=RESTING)
+            print(resting_markdown(resting_table(rest), len(rest), split), end="\n\n", flush=True)
 
 
 if __name__ == "__main__":

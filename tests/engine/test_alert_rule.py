@@ -11,6 +11,7 @@ from engine.training.alert_rule import (
     StudentClip,
     alert_table,
     fer_clips,
+    resting_table,
     tick_alerts,
 )
 from engine.training.corpus import FER_VAL_OWN, Corpus, HeldOut
@@ -114,3 +115,12 @@ def test_fer_students_follow_the_phases_with_clean_faces_only() -> None:
     (row,) = alert_table(clips, [SustainedRule(30.0)])
     assert row["confused_alerted"] == row["bored_alerted"] == 1.0
     assert row["false_alerts_per_hour"] == 0.0
+
+
+def test_resting_table_counts_students_misread_at_rest() -> None:
+    rest = (("interested", 0.0, 300.0),)
+    calm = StudentClip("calm", rest, ((0.0, S.INTERESTED),))
+    frowning = StudentClip("frowning", rest, ((0.0, S.CONFUSED),))  # a resting face read confused
+    (row,) = resting_table([calm, frowning], [SustainedRule(30.0)])
+    assert row["students_alerted"] == 0.5
+    assert row["false_alerts_per_hour"] == 1 / 600 * 3600  # once: the cooldown outlasts the clip

@@ -197,6 +197,25 @@ def test_face_folders_give_each_student_one_subject_on_a_schedule(tmp_path: Path
         load_face_photos(tmp_path / "empty")
 
 
+def test_taiwanese_names_give_performer_and_expression(tmp_path: Path) -> None:
+    # The Taiwanese database's PPTVEnn.jpg names on synthetic pictures: performer 03, front view.
+    for name in ("0311a01.jpg", "0311d02.jpg", "0321d05.jpg", "0711b01.jpg", "0311x01.jpg"):
+        cv2.imwrite(str(tmp_path / name), np.full((64, 48, 3), 90, np.uint8))
+    photos = {p.name: (p.subject, p.expression) for p in load_face_photos(tmp_path)}
+    assert photos == {
+        "0311a01.jpg": ("TW03", "neutral"),
+        "0311d02.jpg": ("TW03", "angry"),
+        "0321d05.jpg": ("TW03", "angry"),
+        "0711b01.jpg": ("TW07", "happy"),
+        "0311x01.jpg": ("", ""),  # not the naming scheme: shown, but tells no expression
+    }
+    plan = student_schedule(load_face_photos(tmp_path), 0, (("neutral", 1.0), ("angry", 2.0)))
+    assert [(f.photo.subject, f.photo.expression) for f in plan] == [
+        ("TW03", "neutral"),
+        ("TW03", "angry"),
+    ]
+
+
 async def test_ice_override_applies_to_the_block_only() -> None:
     async def gathered(addresses: tuple[str, ...] | None) -> set[str]:
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
