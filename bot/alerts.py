@@ -29,9 +29,11 @@ class AlertSettings:
     - ``sustained_s=30``: a state must last 30 s before it is worth a teacher's attention. Chosen
       from data (``python -m engine.training.alert_rule``, tables in MODEL_CARD.md): on 52 simulated
       validation students (posed validation people and FER2013 validation faces, live box jitter,
-      5 fps, the live smoothing, tick and cooldown) 30 s alerted 81 % of the students in their
-      confused phase and 58 % in their bored phase with 2.3 false alerts per attentive
-      student-hour (25 s: 3.5; 15 s: 4.2); the 12 held-out test people: 75 % / 58 %, none false.
+      5 fps, the live smoothing, tick and cooldown) 30 s alerted 69 % of the students in their
+      confused phase and 44 % in their bored phase with 1.5 false alerts per attentive
+      student-hour (25 s: 85 % / 67 %, 1.9; 15 s: 88 % / 77 %, 3.5); the 12 held-out test people:
+      58 % / 58 %, none false. A calm face the model misreads draws a false alert at any hold
+      (22 % of validation students within 5 minutes of resting face): see MODEL_CARD.md.
     - ``sustained_share=1.0``: the state must fill this share of the last ``sustained_s`` and be
       shown now (``engine.sustained``); 1.0 is "without a break". Shares of 0.5–0.8 of 20–40 s
       windows were simulated on 52 validation students (the live 1 s tick and cooldown): none
