@@ -1,17 +1,19 @@
 """The alert rule from data: simulated classes of held-out faces through the live scoring path.
 
-Each held-out subject (JAFFE and Taiwanese test subjects: people the model never saw) becomes a
-student whose camera shows, at 5 fps, crops of their own photos cut with the live tracker's box
-jitter and a webcam's noise: 120 s attentive (neutral, happy, surprise in turn), then 60 s of
-their posed confusion (anger, disgust, fear), 60 s of sadness, 60 s attentive again. The frames
-go through the model's per-frame CNN, its LSTM over a sliding 10-frame window and
-``engine.states`` (smoothing, hysteresis), exactly as live. For each candidate "sustained" time
-the table gives the share of students alerted in their designed confused / bored phase and the
-false alerts in their attentive phases, per student-hour.
+Each posed held-out subject (JAFFE and Taiwanese validation or test people: never trained on)
+becomes a student whose camera shows, at 5 fps, crops of their own photos cut with the live
+tracker's box jitter and a webcam's noise: 120 s attentive (neutral, happy, surprise in turn),
+then 60 s of their posed confusion (anger, disgust, fear), 60 s of sadness, 60 s attentive again.
+Validation adds students made of FER2013 validation faces (``fer_clips``), and ``--resting``
+shows each student's neutral face alone for 5 minutes (what an attentive student mostly shows).
+The frames go through the model's per-frame CNN, its LSTM over a sliding 10-frame window and
+``engine.states`` (smoothing, hysteresis), exactly as live, then the live policy's rule
+(``engine.sustained``) on a 1 s tick with its cooldown. Per candidate rule the tables give the
+share of students alerted in their designed confused / bored phase and the false alerts.
 
-``python -m engine.training.alert_rule [--model FILE]`` prints the table.
+``python -m engine.training.alert_rule [--model FILE] [--split validation|test|both]
+[--resting]`` prints the tables; validation chooses, test reports.
 """
-
 from __future__ import annotations
 
 import argparse
