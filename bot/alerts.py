@@ -97,15 +97,21 @@ class Alert:
 
 @dataclass
 class _Student:
-    state: EngagementState | None = None
-    since: float = 0.0
+    #: The states of the last ``sustained_s``: the state now, since when, and what the window held.
+    history: StateHistory
     #: Seconds the head has been turned away / the eyes closed without a break, at the last
     #: ``attention`` call (0: not now, or no reading).
     looking_away_s: float = 0.0
     eyes_closed_s: float = 0.0
     last_alert: dict[AlertKind, float] = field(default_factory=dict)
-    #: The states of the last ``sustained_s`` (for a ``sustained_share`` below 1).
-    history: StateHistory | None = None
+
+    @property
+    def state(self) -> EngagementState | None:
+        return self.history.state
+
+    @property
+    def since(self) -> float:
+        return self.history.since or 0.0
 
 
 class AlertPolicy:
@@ -125,13 +131,14 @@ class AlertPolicy:
         self._class_since: float | None = None
         self._class_last_alert: float | None = None
 
+    def _record(self, student: str) -> _Student:
+        record = self._students.get(student)
+        if record is None:
+            record = self._students[student] = _Student(StateHistory(self.settings.sustained_s))
+        return record
+
     def update(self, student: str, state: EngagementState, t: float) -> None:
-        record = self._students.setdefault(student, _Student())
-        if record.state != state:
-            record.state = state
-            record.since = t
-        if record.history is None:
-            record.history = StateHistory(self.settings.sustained_s)
+        record = self._record(student)
         record.history.update(state, t)
         if state == EngagementState.NO_FACE:  # no face, no attention reading
             record.looking_away_s = record.eyes_closed_s = 0.0
@@ -141,7 +148,7 @@ class AlertPolicy:
     def attention(self, student: str, looking_away_s: float, eyes_closed_s: float) -> None:
         """How long ``student``'s head has been turned away and eyes closed, without a break
         (``engine.attention.AttentionWindow``); call after ``update`` at each tick."""
-        record = self._students.setdefault(student, _Student())
+        record = self._record(student)
         record.looking_away_s = looking_away_s
         record.eyes_closed_s = eyes_closed_s
 
@@ -182,18 +189,15 @@ class AlertPolicy:
         settings = self.settings
         held: list[tuple[AlertKind, float, float, float | None]] = []
         kind = _student_kind(record.state, settings.alert_bored)
-        state, history = record.state, record.history
-        if (
-            kind is not None
-            and settings.alert_emotions
-            and state is not None
-            and history is not None
-        ):
+        state = record.state
+        if kind is not None and settings.alert_emotions and state is not None:
             rule, unbroken = settings.sustained, t - record.since
             if unbroken >= rule.needed_s - TICK_TOLERANCE_S:
                 held.append((kind, unbroken, rule.needed_s, None))
             else:  # the same test as the simulation's (engine.sustained), counted in the window
-                held.append((kind, history.seconds_in(state, t), rule.needed_s, rule.window_s))
+                held.append(
+                    (kind, record.history.seconds_in(state, t), rule.needed_s, rule.window_s)
+                )
         if record.looking_away_s > 0:
             held.append(
                 (
