@@ -126,25 +126,30 @@ def join(meeting_id: str, name: str, t: float, platform_id: str | None = None) -
     return ParticipantJoined(meeting_id, name, t, platform_id=platform_id)
 
 
-def insert_old_participant(url: str, t0: float) -> None:
-    """Meeting ``m-old`` with participant Ana, inserted with plain SQL: rows a database had
-    before a migration (the ORM models describe the newest schema, not that one)."""
+def run_sql(url: str, *statements: tuple[str, dict[str, Any]]) -> None:
+    """Run ``(sql, parameters)`` statements in one transaction on a fresh engine for ``url``."""
     engine = create_engine_for(url)
     try:
         with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO meetings (id, platform, room, started_at, sample_period_s) "
-                    "VALUES ('m-old', 'janus', '1234', :t, 1.0)"
-                ),
-                {"t": t0},
-            )
-            connection.execute(
-                text(
-                    "INSERT INTO participants (meeting_id, display_name, joined_at, opted_out) "
-                    "VALUES ('m-old', 'Ana', :t, false)"
-                ),
-                {"t": t0},
-            )
+            for sql, parameters in statements:
+                connection.execute(text(sql), parameters)
     finally:
         engine.dispose()
+
+
+def insert_old_participant(url: str, t0: float) -> None:
+    """Meeting ``m-old`` with participant Ana, inserted with plain SQL: rows a database had
+    before a migration (the ORM models describe the newest schema, not that one)."""
+    run_sql(
+        url,
+        (
+            "INSERT INTO meetings (id, platform, room, started_at, sample_period_s) "
+            "VALUES ('m-old', 'janus', '1234', :t, 1.0)",
+            {"t": t0},
+        ),
+        (
+            "INSERT INTO participants (meeting_id, display_name, joined_at, opted_out) "
+            "VALUES ('m-old', 'Ana', :t, false)",
+            {"t": t0},
+        ),
+    )

@@ -15,7 +15,7 @@ from engine.types import EngagementState as S
 from storage import Sample, Storage
 from storage.db import create_engine_for, downgrade_database, upgrade_database
 from storage.export import write_csv, write_json
-from tests.storage.helpers import insert_old_participant, join, opened
+from tests.storage.helpers import insert_old_participant, join, opened, run_sql
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp()
 ATTENTION_COLUMNS = {"yaw", "pitch", "eyes_open", "looking_away"}
@@ -33,19 +33,15 @@ def _sample_columns(url: str) -> set[str]:
 def test_existing_database_upgrades_and_downgrades_keeping_its_samples(database_url: str) -> None:
     upgrade_database(database_url, "0002")  # a database from before attention
     insert_old_participant(database_url, T0)
-    engine = create_engine_for(database_url)
-    try:
-        with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO samples (participant_id, t, p_interested, p_bored, p_confused, "
-                    "face_present, state) SELECT id, :t, 0.8, 0.1, 0.1, true, 'interested' "
-                    "FROM participants"
-                ),
-                {"t": T0 + 1},
-            )
-    finally:
-        engine.dispose()
+    run_sql(
+        database_url,
+        (
+            "INSERT INTO samples (participant_id, t, p_interested, p_bored, p_confused, "
+            "face_present, state) SELECT id, :t, 0.8, 0.1, 0.1, true, 'interested' "
+            "FROM participants",
+            {"t": T0 + 1},
+        ),
+    )
     assert not ATTENTION_COLUMNS & _sample_columns(database_url)
 
     with Storage.open(database_url) as storage:  # opening upgrades to head

@@ -11,7 +11,7 @@ from sqlalchemy import inspect, text
 from engine.types import EngagementState as S
 from storage import StateChanged, Storage
 from storage.db import create_engine_for, downgrade_database, upgrade_database
-from tests.storage.helpers import insert_old_participant, join, opened
+from tests.storage.helpers import insert_old_participant, join, opened, run_sql
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp()
 
@@ -38,18 +38,14 @@ def test_existing_changes_survive_the_upgrade_and_new_ones_keep_their_confidence
 ) -> None:
     upgrade_database(database_url, "0003")  # a database from before confidence
     insert_old_participant(database_url, T0)
-    engine = create_engine_for(database_url)
-    try:
-        with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO state_changes (participant_id, t, from_state, to_state) "
-                    "SELECT id, :t, NULL, 'interested' FROM participants"
-                ),
-                {"t": T0 + 1},
-            )
-    finally:
-        engine.dispose()
+    run_sql(
+        database_url,
+        (
+            "INSERT INTO state_changes (participant_id, t, from_state, to_state) "
+            "SELECT id, :t, NULL, 'interested' FROM participants",
+            {"t": T0 + 1},
+        ),
+    )
     assert "confidence" not in _columns(database_url)
 
     with Storage.open(database_url) as storage:  # opening upgrades to head
