@@ -26,14 +26,16 @@ class AlertKind(StrEnum):
 class AlertSettings:
     """When the teacher hears about a student or the class.
 
-    - ``sustained_s=30``: a state must last 30 s before it is worth a teacher's attention. Chosen
-      from data (``python -m engine.training.alert_rule``, tables in MODEL_CARD.md): on 52 simulated
-      validation students (posed validation people and FER2013 validation faces, live box jitter,
-      5 fps, the live smoothing, tick and cooldown) 30 s alerted 69 % of the students in their
-      confused phase and 44 % in their bored phase with 1.5 false alerts per attentive
-      student-hour (25 s: 85 % / 67 %, 1.9; 15 s: 88 % / 77 %, 3.5); the 12 held-out test people:
-      58 % / 58 %, none false. A calm face the model misreads draws a false alert at any hold
-      (22 % of validation students within 5 minutes of resting face): see MODEL_CARD.md.
+    - ``sustained_s=25``: a state must last 25 s before it is worth a teacher's attention. Chosen
+      together with the model's offsets from data (``python -m engine.training.alert_rule``;
+      criterion and tables in ``engine/weights/report/experiments.md``, summary in MODEL_CARD.md):
+      on 52 simulated validation students (posed validation people and FER2013 validation faces,
+      live box jitter, 5 fps, the live smoothing, tick and cooldown) 25 s alerted 85 % of the
+      students in their confused phase and 67 % in their bored phase (30 s: 69 % / 44 %), missed
+      13 % of students confused from the first minute (30 s: 29 %), and sent a false alert to 10 %
+      of them while attentive (30 s: 8 %). The 12 held-out test people: 67 % / 67 %, one false.
+      A calm face the model misreads draws a false alert at any hold (24 % of validation students
+      within 5 minutes of resting face): see MODEL_CARD.md.
     - ``sustained_share=1.0``: the state must fill this share of the last ``sustained_s`` and be
       shown now (``engine.sustained``); 1.0 is "without a break". Shares of 0.5–0.8 of 20–40 s
       windows were simulated on 52 validation students (the live 1 s tick and cooldown): none
@@ -52,7 +54,7 @@ class AlertSettings:
       ``attention`` mode) leaves only them.
     """
 
-    sustained_s: float = 30.0
+    sustained_s: float = 25.0
     sustained_share: float = 1.0
     cooldown_s: float = 300.0
     alert_bored: bool = True

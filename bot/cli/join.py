@@ -42,7 +42,7 @@ def add_join(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=None,
         metavar="SECONDS",
-        help="seconds of sustained confusion/boredom before an alert (default 30, chosen from data: MODEL_CARD.md)",
+        help="seconds of sustained confusion/boredom before an alert (default 25, chosen from data: MODEL_CARD.md)",
     )
     parser.add_argument("--no-bored-alerts", action="store_true", help="alert on confusion only")
     parser.add_argument(
