@@ -3,7 +3,9 @@
 aiortc decodes every received frame into an unbounded queue behind ``track.recv()``; a consumer
 that samples a few frames a second would let that queue grow without end. A ``FrameSource`` owns
 one task that keeps reading the track, so the queue stays empty, and holds only the newest decoded
-frame: a slow consumer falls behind by skipping frames, never by growing memory.
+frame: a slow consumer falls behind by skipping frames, never by growing memory. For aiortc's own
+tracks the decoder thread writes that frame directly (``decoded_frames``), so a frame nobody reads
+never wakes the event loop.
 """
 
 from __future__ import annotations
@@ -13,37 +15,19 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from bot.meetings.decoded_frames import NewestFrame, ReceivedFrame, register, unregister
+
+__all__ = ["FrameSource", "FrameSourceClosedError", "ReceivedFrame", "due_frames"]
 
 logger = logging.getLogger(__name__)
 
 
 class FrameSourceClosedError(Exception):
     """The video ended (participant left, video removed, connection lost, bot left)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ReceivedFrame:
-    """One decoded frame as it arrived."""
-
-    #: The decoded picture; ``image.to_ndarray(format="bgr24")`` gives an OpenCV array.
-    image: av.VideoFrame
-    #: ``time.monotonic()`` seconds when the frame came out of the decoder.
-    received_at: float
-    #: 1-based count of frames received by this source; gaps between two ``next()`` results are
-    #: frames skipped because a newer one had arrived.
-    index: int
-
-    @property
-    def width(self) -> int:
-        return int(self.image.width)
-
-    @property
-    def height(self) -> int:
-        return int(self.image.height)
 
 
 class FrameSource:
@@ -55,13 +39,15 @@ class FrameSource:
     def __init__(self, track: MediaStreamTrack, *, name: str = "") -> None:
         self.name = name
         self._track = track
-        self._latest: ReceivedFrame | None = None
+        self._newest = NewestFrame(asyncio.get_running_loop())
         self._returned_index = 0
         self._num_returned = 0
-        self._arrived = asyncio.Event()
         self._closed = False
         self._close_reason = ""
-        self.num_received = 0
+        # aiortc's remote tracks: the decoder thread writes the newest frame itself.
+        self._track_queue: asyncio.Queue[object] | None = getattr(track, "_queue", None)
+        if isinstance(self._track_queue, asyncio.Queue):
+            register(self._track_queue, self._newest)
         self._task = asyncio.get_running_loop().create_task(
             self._drain(), name=f"frame-source {name}"
         )
@@ -71,13 +57,18 @@ class FrameSource:
         return self._closed
 
     @property
+    def num_received(self) -> int:
+        """Frames decoded for this source so far."""
+        return self._newest.count
+
+    @property
     def num_skipped(self) -> int:
         """Frames received but never handed out by ``next()`` (the consumer was slower)."""
-        return max(0, (self._latest.index if self._latest else 0) - self._num_returned)
+        return max(0, self._newest.count - self._num_returned)
 
     def latest(self) -> ReceivedFrame | None:
         """The newest frame, without waiting (``None`` before the first one)."""
-        return self._latest
+        return self._newest.latest
 
     async def next(self, timeout: float | None = None) -> ReceivedFrame:
         """The newest frame not returned before; waits for one to arrive.
@@ -86,15 +77,14 @@ class FrameSource:
         ``timeout`` seconds without a new frame."""
         async with asyncio.timeout(timeout):
             while True:
-                latest = self._latest
+                latest = self._newest.latest
                 if latest is not None and latest.index > self._returned_index:
                     self._num_returned += 1
                     self._returned_index = latest.index
                     return latest
                 if self._closed:
                     raise FrameSourceClosedError(f"video {self.name!r} ended: {self._close_reason}")
-                self._arrived.clear()
-                await self._arrived.wait()
+                await self._newest.wait(self._returned_index)
 
     async def __aiter__(self) -> AsyncIterator[ReceivedFrame]:
         while True:
@@ -120,17 +110,16 @@ class FrameSource:
         if not self._closed:
             self._closed = True
             self._close_reason = reason
-            self._arrived.set()
+            if self._track_queue is not None:
+                unregister(self._track_queue)
+            self._newest.wake()
 
     async def _drain(self) -> None:
         try:
             while True:
                 frame = await self._track.recv()
-                if not isinstance(frame, av.VideoFrame):
-                    continue
-                self.num_received += 1
-                self._latest = ReceivedFrame(frame, time.monotonic(), self.num_received)
-                self._arrived.set()
+                if isinstance(frame, av.VideoFrame):  # frames decoded before ``register``
+                    self._newest.offer(frame)
         except MediaStreamError:
             self._finish("track ended")
         except asyncio.CancelledError:

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
+from bot.meetings import decoded_frames
 from bot.meetings.aiortc_compat import decline_abs_send_time, rebind_recycled_receivers
 from bot.meetings.frames import FrameSource
 from bot.meetings.janus_session import JanusError, JanusEvent, JanusHandle, JanusSession
@@ -177,6 +178,7 @@ class VideoRoomSubscriber:
     async def _answer(self, sdp: str) -> None:
         assert self.handle is not None
         if self.pc is None:
+            decoded_frames.install()  # decoded frames reach the frame sources without a loop wake-up
             self.pc = RTCPeerConnection()
             self.pc.on("connectionstatechange", self._on_connection_state)
         self.num_offers += 1

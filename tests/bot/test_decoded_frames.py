@@ -1,0 +1,127 @@
+"""The decoder hand-off: aiortc's decoder thread writes the newest frame of a registered track
+without waking the event loop, and readers still get every frame they wait for."""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtcrtpreceiver import RemoteStreamTrack
+
+from bot.meetings import decoded_frames
+from bot.meetings.decoded_frames import NewestFrame, decoder_worker, register
+from bot.meetings.frames import FrameSource, FrameSourceClosedError
+from tests.bot.harness.clips import encode_vp8
+
+VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+NUM_FRAMES = 30
+DECODER = "video-decoder"
+
+
+def _gradients() -> Iterator[np.ndarray]:
+    for index in range(NUM_FRAMES):
+        frame = np.zeros((72, 128, 3), np.uint8)
+        frame[:, :, 0] = (np.arange(128) * 2 + index * 8) % 256
+        yield frame
+
+
+@pytest.fixture(scope="module")
+def packets(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, ...]:
+    path: Path = tmp_path_factory.mktemp("clip") / "clip.ivf"
+    return encode_vp8(_gradients(), path, fps=15).packets
+
+
+async def _decode_in_thread(packets: tuple[bytes, ...], output_q: asyncio.Queue[Any]) -> None:
+    """Run the decoder thread over ``packets`` and the stop marker, as aiortc's receiver does."""
+    input_q: queue.Queue[Any] = queue.Queue()
+    for index, data in enumerate(packets):
+        input_q.put((VP8, JitterFrame(data, index * 6000)))
+    input_q.put(None)
+    loop = asyncio.get_running_loop()
+    thread = threading.Thread(
+        target=decoder_worker, args=(loop, input_q, output_q, threading.Event()), name=DECODER
+    )
+    thread.start()
+    await asyncio.to_thread(thread.join)
+    await asyncio.sleep(0.05)  # let the end-of-track marker land in the queue
+
+
+async def test_a_registered_track_gets_only_the_newest_frame_and_no_wake_ups(
+    packets: tuple[bytes, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop = asyncio.get_running_loop()
+    calls = []
+    original = loop.call_soon_threadsafe
+
+    def counting(callback: Any, *args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name == DECODER:
+            calls.append(callback)
+        return original(callback, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_soon_threadsafe", counting)
+    output_q: asyncio.Queue[Any] = asyncio.Queue()
+    slot = NewestFrame(loop)
+    register(output_q, slot)
+    await _decode_in_thread(packets, output_q)
+
+    assert slot.count == NUM_FRAMES
+    latest = slot.latest
+    assert latest is not None and latest.index == NUM_FRAMES
+    assert (latest.width, latest.height) == (128, 72)
+    assert output_q.qsize() == 1 and output_q.get_nowait() is None  # only the end marker
+    # aiortc would have woken the loop once per frame; nobody was waiting, so only the end
+    # marker did.
+    assert len(calls) == 1
+
+
+async def test_an_unregistered_track_gets_every_frame_through_aiortcs_queue(
+    packets: tuple[bytes, ...],
+) -> None:
+    output_q: asyncio.Queue[Any] = asyncio.Queue()
+    await _decode_in_thread(packets, output_q)
+    items = [output_q.get_nowait() for _ in range(output_q.qsize())]
+    assert len(items) == NUM_FRAMES + 1 and items[-1] is None
+    assert all(item.width == 128 for item in items[:-1])
+
+
+async def test_a_waiting_reader_is_woken_by_a_frame_from_another_thread(
+    packets: tuple[bytes, ...],
+) -> None:
+    loop = asyncio.get_running_loop()
+    slot = NewestFrame(loop)
+    waiter = asyncio.create_task(slot.wait(newer_than=0))
+    await asyncio.sleep(0.01)
+    assert not waiter.done()
+    output_q: asyncio.Queue[Any] = asyncio.Queue()
+    register(output_q, slot)
+    await _decode_in_thread(packets[:3], output_q)
+    await asyncio.wait_for(waiter, 2)
+    # Already newer than what the reader has: no waiting at all.
+    await asyncio.wait_for(slot.wait(newer_than=2), 0.1)
+
+
+async def test_frame_source_reads_what_the_decoder_thread_wrote(packets: tuple[bytes, ...]) -> None:
+    track = RemoteStreamTrack(kind="video")
+    source = FrameSource(track, name="decoded")
+    await _decode_in_thread(packets, track._queue)
+    newest = await source.next(timeout=2)
+    assert newest.index == NUM_FRAMES and source.num_received == NUM_FRAMES
+    assert source.num_skipped == NUM_FRAMES - 1
+    with pytest.raises(FrameSourceClosedError, match="track ended"):
+        await source.next(timeout=2)  # the end marker still ends the source
+
+
+def test_install_replaces_aiortcs_decoder_thread_function() -> None:
+    from aiortc import rtcrtpreceiver
+
+    decoded_frames.install()
+    decoded_frames.install()  # idempotent
+    assert rtcrtpreceiver.decoder_worker is decoder_worker
