@@ -19,7 +19,11 @@ from typing import Any
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from bot.meetings import decoded_frames
-from bot.meetings.aiortc_compat import decline_abs_send_time, rebind_recycled_receivers
+from bot.meetings.aiortc_compat import (
+    decline_abs_send_time,
+    enlarge_receive_buffers,
+    rebind_recycled_receivers,
+)
 from bot.meetings.frames import FrameSource
 from bot.meetings.janus_session import JanusError, JanusEvent, JanusHandle, JanusSession
 from bot.meetings.janus_videoroom import PLUGIN, PublishedVideo, parse_subscription
@@ -186,6 +190,7 @@ class VideoRoomSubscriber:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         rebind_recycled_receivers(self.pc, sdp)
         await self.pc.setLocalDescription(await self.pc.createAnswer())
+        enlarge_receive_buffers(self.pc)  # a shard's packets must outlast a busy loop
         local = self.pc.localDescription
         await self.handle.request({"request": "start"}, {"type": local.type, "sdp": local.sdp})
 

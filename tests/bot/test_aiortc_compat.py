@@ -1,14 +1,20 @@
-"""The bot declines abs-send-time, so aiortc runs no receive-side bandwidth estimator for it."""
+"""The bot declines abs-send-time, so aiortc runs no receive-side bandwidth estimator for it, and
+its subscriber sockets get receive buffers that outlast a busy event loop."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
 from av import VideoFrame
 
-from bot.meetings.aiortc_compat import ABS_SEND_TIME, decline_abs_send_time
+from bot.meetings.aiortc_compat import (
+    ABS_SEND_TIME,
+    decline_abs_send_time,
+    enlarge_receive_buffers,
+)
 
 OFFER = "\r\n".join(
     [
@@ -66,3 +72,29 @@ def test_an_aiortc_answer_to_the_declined_offer_does_not_accept_the_extension() 
     assert ABS_SEND_TIME in plain  # aiortc accepts it when offered: the munging is what declines it
     assert ABS_SEND_TIME not in declined
     assert "urn:ietf:params:rtp-hdrext:sdes:mid" in declined
+
+
+def test_the_subscriber_sockets_get_bigger_receive_buffers() -> None:
+    async def sizes() -> tuple[list[int], list[int], list[int]]:
+        sender = RTCPeerConnection()
+        sender.addTrack(_Still())
+        await sender.setLocalDescription(await sender.createOffer())
+        receiver = RTCPeerConnection()
+        await receiver.setRemoteDescription(sender.localDescription)
+        await receiver.setLocalDescription(await receiver.createAnswer())
+        before = enlarge_receive_buffers(receiver, size=1)  # reads: none is below 1 byte
+        granted = enlarge_receive_buffers(receiver, size=1 << 20)
+        again = enlarge_receive_buffers(receiver, size=1 << 20)
+        await receiver.close()
+        await sender.close()
+        return before, granted, again
+
+    before, granted, again = asyncio.run(sizes())
+    default = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    kernel_default = default.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    default.close()
+    assert before  # one size per ICE socket
+    # The kernel grants up to twice net.core.rmem_max: more than aioice's own and the default.
+    assert len(granted) == len(before)
+    assert all(new > max(old, kernel_default) for new, old in zip(granted, before, strict=True))
+    assert again == granted  # asking twice changes nothing
