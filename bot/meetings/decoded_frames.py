@@ -138,6 +138,7 @@ def decoder_worker(
     from aiortc.codecs import get_decoder
 
     codec_name, decoder = None, None
+    failures = 0
     while True:
         task = input_q.get()
         if task is None:  # the receiver stopped: tell the track, as aiortc does
@@ -150,8 +151,12 @@ def decoder_worker(
         try:
             frames = decoder.decode(encoded_frame)
         except av.FFmpegError as exc:  # keep the decoder: a reset breaks frames until a keyframe
-            logger.warning("failed to decode %s frame: %s", codec.name, exc)
-            decode_error.set()
+            failures += 1  # one lost packet fails every frame until the next keyframe: say it once
+            if failures == 1 or failures % 500 == 0:
+                logger.warning(
+                    "failed to decode %s frame (%d so far): %s", codec.name, failures, exc
+                )
+            decode_error.set()  # aiortc's receiver then asks the sender for a keyframe
             continue
         slot = _slots.get(output_q)
         for frame in frames:

@@ -39,7 +39,9 @@ def packets(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, ...]:
     return encode_vp8(_gradients(), path, fps=15).packets
 
 
-async def _decode_in_thread(packets: tuple[bytes, ...], output_q: asyncio.Queue[Any]) -> None:
+async def _decode_in_thread(
+    packets: tuple[bytes, ...], output_q: asyncio.Queue[Any], error: threading.Event | None = None
+) -> None:
     """Run the decoder thread over ``packets`` and the stop marker, as aiortc's receiver does."""
     input_q: queue.Queue[Any] = queue.Queue()
     for index, data in enumerate(packets):
@@ -47,7 +49,7 @@ async def _decode_in_thread(packets: tuple[bytes, ...], output_q: asyncio.Queue[
     input_q.put(None)
     loop = asyncio.get_running_loop()
     thread = threading.Thread(
-        target=decoder_worker, args=(loop, input_q, output_q, threading.Event()), name=DECODER
+        target=decoder_worker, args=(loop, input_q, output_q, error or threading.Event()), name=DECODER
     )
     thread.start()
     await asyncio.to_thread(thread.join)
@@ -125,3 +127,21 @@ def test_install_replaces_aiortcs_decoder_thread_function() -> None:
     decoded_frames.install()
     decoded_frames.install()  # idempotent
     assert rtcrtpreceiver.decoder_worker is decoder_worker
+
+
+async def test_lost_packets_ask_for_a_keyframe_and_are_logged_once(
+    packets: tuple[bytes, ...], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A frame whose packets were lost fails to decode, and so does every frame after it until
+    the next keyframe: the receiver is told (it sends a PLI), the log hears it once."""
+    output_q: asyncio.Queue[Any] = asyncio.Queue()
+    slot = NewestFrame(asyncio.get_running_loop())
+    register(output_q, slot)
+    error = threading.Event()
+    damaged = tuple(data[:1] for data in packets[1:6])  # inter frames cut to their first byte
+    with caplog.at_level("WARNING", logger="bot.meetings.decoded_frames"):
+        await _decode_in_thread((packets[0], *damaged, *packets[6:]), output_q, error)
+    assert error.is_set()
+    assert 0 < slot.count < NUM_FRAMES  # the keyframe decoded; damaged frames never arrive
+    warnings = [r for r in caplog.records if "failed to decode" in r.getMessage()]
+    assert len(warnings) == 1
