@@ -1,8 +1,9 @@
-"""One inference client shared by every meeting in the process, with scores routed back by prefix.
+"""One inference client shared by every meeting in the process, with scores routed back.
 
-Person ids sent to the inference process are ``"{key}|{label}"``: ``key`` names the meeting
-session, ``label`` the student. One client means one batched model call per tick for every
-person in every meeting the process serves.
+A person is ``(key, label)``: ``key`` names the meeting session, ``label`` the student. The
+inference process sees only an opaque id the hub hands out per person (``"p17"``), so nothing a
+student can type into their display name (a label is derived from it) is ever parsed back. One
+client means one batched model call per tick for every person in every meeting the process serves.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import itertools
 import logging
 import math
 import time
@@ -23,8 +25,9 @@ from engine.types import InferenceStats, Scores
 
 logger = logging.getLogger(__name__)
 
-SEPARATOR = "|"
 ScoresHandler = Callable[[str, Scores], None]
+#: ``(session key, student label)``.
+PersonKey = tuple[str, str]
 
 
 class LagHistogram:
@@ -56,6 +59,9 @@ class ScoringHub:
     def __init__(self, settings: InferenceSettings | None = None) -> None:
         self.client = InferenceClient(settings)
         self._handlers: dict[str, ScoresHandler] = {}
+        self._ids: dict[PersonKey, str] = {}  # person → the id the inference process sees
+        self._persons: dict[str, PersonKey] = {}  # and back
+        self._numbers = itertools.count(1)
         #: Frame decoded → scores handed to the session's state tracker (``Scores.t`` is the
         #: frame's wall-clock time).
         self.lag = LagHistogram()
@@ -75,19 +81,29 @@ class ScoringHub:
 
     def register(self, key: str, handler: ScoresHandler) -> None:
         """``handler(label, scores)`` is called on the event loop for each of ``key``'s scores."""
-        if SEPARATOR in key:
-            raise ValueError(f"Expected a session key without {SEPARATOR!r}. Received: {key!r}")
         self._handlers[key] = handler
 
     def unregister(self, key: str) -> None:
+        """The session ended: no more of its scores, and its people's windows dropped at once."""
         self._handlers.pop(key, None)
+        for person in [person for person in self._ids if person[0] == key]:
+            self.forget(*person)
 
     def submit(self, key: str, label: str, t: float, crop: np.ndarray) -> None:
-        self.client.submit(f"{key}{SEPARATOR}{label}", t, crop)
+        person = (key, label)
+        person_id = self._ids.get(person)
+        if person_id is None:
+            person_id = self._ids[person] = f"p{next(self._numbers)}"
+            self._persons[person_id] = person
+        self.client.submit(person_id, t, crop)
 
     def forget(self, key: str, label: str) -> None:
-        """Drop a person's window at once (opt-out, left the meeting)."""
-        self.client.forget(f"{key}{SEPARATOR}{label}")
+        """Drop a person's window at once (opt-out, left the meeting); scores of theirs still in
+        flight are discarded."""
+        person_id = self._ids.pop((key, label), None)
+        if person_id is not None:
+            del self._persons[person_id]
+            self.client.forget(person_id)
 
     def stats(self) -> InferenceStats:
         return self.client.stats()
@@ -97,10 +113,11 @@ class ScoringHub:
             now = time.time()
             for scores in batch:
                 self.lag.observe(max(0.0, now - scores.t))
-                key, _, label = scores.person_id.partition(SEPARATOR)
-                handler = self._handlers.get(key)
-                if handler is None:
+                person = self._persons.get(scores.person_id)
+                handler = self._handlers.get(person[0]) if person is not None else None
+                if person is None or handler is None:
                     continue  # the session ended (or the person opted out) while in flight
+                key, label = person
                 try:
                     handler(label, scores)
                 except Exception:  # one session's bug must not stop the others' scores
