@@ -14,11 +14,12 @@ share of students alerted in their designed confused / bored phase and the false
 ``python -m engine.training.alert_rule [--model FILE] [--split validation|test|both]
 [--resting]`` prints the tables; validation chooses, test reports.
 """
+
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +63,9 @@ class StudentClip:
     name: str
     phases: tuple[tuple[str, float, float], ...]  # (designed state, start s, end s)
     states: tuple[tuple[float, EngagementState], ...]  # state changes (t, state)
+    #: The model's per-frame probabilities (``None`` for hand-made clips in tests), kept so a
+    #: prior offset can be tried without scoring again (``engine.training.operating_point``).
+    probabilities: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 Phases = tuple[tuple[str, tuple[str, ...], float], ...]
@@ -135,14 +139,20 @@ def _tracked(
     model: EmotionModel, name: str, frames: np.ndarray, phases: tuple[tuple[str, float, float], ...]
 ) -> StudentClip:
     """Score ``frames`` as live and keep the state tracker's changes."""
-    probabilities = score_clip(model, frames)
+    return track(name, phases, score_clip(model, frames))
+
+
+def track(
+    name: str, phases: tuple[tuple[str, float, float], ...], probabilities: np.ndarray
+) -> StudentClip:
+    """The live state tracker over per-frame ``probabilities`` (5 fps)."""
     person = PersonState(name, StateSettings())
     changes = []
     for index, row in enumerate(probabilities):
         change = person.push(Scores(name, index / FPS, *map(float, row)))
         if change is not None:
             changes.append((change.t, change.state))
-    return StudentClip(name, phases, tuple(changes))
+    return StudentClip(name, phases, tuple(changes), probabilities)
 
 
 def score_clip(model: EmotionModel, frames: np.ndarray) -> np.ndarray:
