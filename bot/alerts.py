@@ -167,6 +167,17 @@ class AlertPolicy:
         """Opt-out or departure: no alert is ever sent about ``student`` from state kept so far."""
         self._students.pop(student, None)
 
+    def calibrated(self, student: str) -> None:
+        """The teacher said ``student`` looks fine (``!fine``): the confused and bored alerts they
+        answered no longer hold back the next ones (cooldowns cleared), and the state shown so far
+        no longer counts towards a hold."""
+        record = self._students.get(student)
+        if record is None:
+            return
+        record.history = StateHistory(self.settings.sustained_s)
+        for kind in (AlertKind.CONFUSED, AlertKind.BORED):
+            record.last_alert.pop(kind, None)
+
     def due(self, t: float) -> list[Alert]:
         settings = self.settings
         alerts: list[Alert] = []

@@ -15,6 +15,7 @@ class Command(StrEnum):
     OPTOUT = "optout"
     OPTIN = "optin"
     CLAIM = "claim"
+    FINE = "fine"
 
 
 #: Commands anyone may use; every other command is honoured from the teacher only.
@@ -24,7 +25,8 @@ EVERYONE = frozenset({Command.OPTOUT, Command.OPTIN, Command.CLAIM})
 MAX_COMMAND_CHARS = 96
 
 HELP_TEXT = (
-    "classpulse commands — teacher: !status (class summary), !pause, !resume, !leave, !help; "
+    "classpulse commands — teacher: !status (class summary), !fine NAME (NAME looks fine as they "
+    "are: learn their usual face), !pause, !resume, !leave, !help; "
     "everyone: !optout (stop analysing me and delete my data from this class), !optin; "
     "the teacher whispers !claim CODE to the bot once."
 )

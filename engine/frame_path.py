@@ -81,6 +81,11 @@ class PersonStates:
         """A scored crop came back: smoothing and hysteresis; the change when the state moved."""
         return self.tracker.push(scores)
 
+    def calibrate(self, person_id: str, t: float) -> bool:
+        """The teacher says ``person_id`` is fine as they look: their recent scores become their
+        calm face (``engine.states.CalibrationSettings``); ``False`` when too few are there."""
+        return self.scorer is not None and self.tracker.calibrate(person_id, t)
+
     def last_face_t(self, person_id: str) -> float | None:
         return self._last_face_t.get(person_id)
 

@@ -6,7 +6,9 @@ import logging
 
 from bot.commands import HELP_TEXT, Command, parse_command
 from bot.meetings.protocol import ChatReceived
-from bot.session.ports import CommandedSession
+from bot.session.ports import CalibrationOutcome, CommandedSession
+
+__all__ = ["CalibrationOutcome", "ChatCommands"]
 
 logger = logging.getLogger(__name__)
 
@@ -15,11 +17,25 @@ OPTED_OUT = (
     "you in this class is deleted. !optin to undo."
 )
 OPTED_IN = "classpulse: you are opted in again. Thank you!"
+FINE_USAGE = "classpulse: say !fine and the student's name as the alerts give it, e.g. !fine Ana."
+
+
+def fine_reply(name: str, outcome: CalibrationOutcome) -> str:
+    """The bot's whisper to the teacher after ``!fine NAME``."""
+    shown = name if len(name) <= 64 else name[:63] + "…"
+    if outcome is CalibrationOutcome.DONE:
+        return (
+            f"classpulse: noted — {shown}'s usual face is learnt from the last 30 s; "
+            f"alerts about {shown} now compare with it."
+        )
+    if outcome is CalibrationOutcome.TOO_FEW:
+        return f"classpulse: too little of {shown}'s face in the last 30 s; try again on camera."
+    return f"classpulse: no student called {shown!r} in this class."
 
 
 class ChatCommands:
-    """Carries out ``!status``, ``!pause``, ``!resume``, ``!leave``, ``!help`` (the claimed
-    teacher only), ``!optout`` / ``!optin`` (anyone, about themselves: the sender's own
+    """Carries out ``!status``, ``!fine NAME``, ``!pause``, ``!resume``, ``!leave``, ``!help``
+    (the claimed teacher only), ``!optout`` / ``!optin`` (anyone, about themselves: the sender's own
     participant, never a name) and ``!claim CODE`` (whispered). Others' commands are ignored
     silently: a student typing ``!leave`` gets no reply, the class no noise."""
 
@@ -43,6 +59,11 @@ class ChatCommands:
             await session.whisper_teacher(session.status_text())
         elif command is Command.HELP:
             await session.whisper_teacher(HELP_TEXT)
+        elif command is Command.FINE:
+            name = parsed.argument
+            await session.whisper_teacher(
+                fine_reply(name, session.calibrate(name)) if name else FINE_USAGE
+            )
         elif command in (Command.PAUSE, Command.RESUME):
             session.set_paused(command is Command.PAUSE)
             await session.say(

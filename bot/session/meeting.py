@@ -33,7 +33,7 @@ from bot.meetings.protocol import (
     normalize_display_name,
 )
 from bot.session.analysis import ClassAnalysis
-from bot.session.commands import ChatCommands
+from bot.session.commands import CalibrationOutcome, ChatCommands
 from bot.session.notice import NoticeBoard
 from bot.session.settings import NOTICE, MeetingScorer, ScoringHubLike, SessionSettings
 from bot.session.teacher import TeacherDesk
@@ -311,6 +311,18 @@ class MeetingSession(ClassAnalysis):
         self.writer.submit(ConsentRecorded(self.meeting_id, time.time(), ConsentKind.NOTICE))
 
     # -- what chat commands do --------------------------------------------------------------
+
+    def calibrate(self, label: str) -> CalibrationOutcome:
+        """The teacher says the person ``label`` (as the alerts name them) looks fine as they
+        are: their last scores become their usual face (``engine.states.CalibrationSettings``)."""
+        student = next((s for s in self.students if label in {s.label, *s.labels}), None)
+        if student is None or student.opted_out:
+            return CalibrationOutcome.UNKNOWN
+        if not self._states.calibrate(label, time.time()):
+            return CalibrationOutcome.TOO_FEW
+        self._alerts.calibrated(label)
+        logger.info("meeting %s: a person calibrated by the teacher", self.meeting_id)
+        return CalibrationOutcome.DONE
 
     async def opt_out(self, student: Student, *, publish: bool = True) -> None:
         """Stops analysis of ``student`` now and deletes this meeting's rows about everything

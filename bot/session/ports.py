@@ -6,11 +6,20 @@ on ``bot.session``, which builds them: the import arrows point one way.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Protocol
 
 from bot.meetings.protocol import Participant
 from bot.students import Student, StudentRoster
 from storage import Writer
+
+
+class CalibrationOutcome(StrEnum):
+    """What ``!fine NAME`` did."""
+
+    DONE = "done"
+    UNKNOWN = "unknown"  # no such person in this class (or opted out)
+    TOO_FEW = "too_few"  # too few recent scores of theirs to learn from
 
 
 class SessionVoice(Protocol):
@@ -54,3 +63,5 @@ class CommandedSession(SessionVoice, Protocol):
     async def opt_out(self, student: Student, *, publish: bool = ...) -> None: ...
 
     async def opt_in(self, student: Student) -> bool: ...
+
+    def calibrate(self, label: str) -> CalibrationOutcome: ...

@@ -47,6 +47,23 @@ def test_cooldown_per_student_and_kind() -> None:
     assert [a.t for a in again] == [110.0]  # 100 s after the first confusion alert
 
 
+def test_a_calibrated_student_starts_afresh_but_keeps_attention_cooldowns() -> None:
+    """After ``!fine Ana`` the alert the teacher answered holds nothing back: real confusion
+    later is reported after a full hold, not after the 5-minute cooldown."""
+    policy = AlertPolicy(AlertSettings(sustained_s=10, cooldown_s=300))
+    policy.update("Ana", S.CONFUSED, 0.0)
+    policy.attention("Ana", looking_away_s=120.0, eyes_closed_s=0.0)
+    assert {a.kind for a in run(policy, 12)} == {AlertKind.CONFUSED, AlertKind.LOOKED_AWAY}
+    policy.calibrated("Ana")
+    policy.calibrated("Nobody")  # unknown: nothing to do
+    assert run(policy, 20, start=13) == []  # the state shown so far no longer counts
+    policy.update("Ana", S.INTERESTED, 21.0)
+    policy.update("Ana", S.CONFUSED, 30.0)
+    again = run(policy, 60, start=21)
+    assert [(a.kind, a.t) for a in again] == [(AlertKind.CONFUSED, 40.0)]  # no cooldown left
+    assert all(a.kind is not AlertKind.LOOKED_AWAY for a in again)  # that cooldown stays
+
+
 def test_bored_alerts_can_be_switched_off() -> None:
     policy = AlertPolicy(AlertSettings(sustained_s=5, alert_bored=False))
     policy.update("Ana", S.BORED, 0.0)
@@ -230,3 +247,11 @@ def test_unbroken_confusion_says_how_long_under_a_share_too() -> None:
 def test_a_nonsense_share_is_refused(share: float) -> None:
     with pytest.raises(ValueError, match=r"0 < sustained_share <= 1. Received"):
         AlertSettings(sustained_share=share)
+
+
+def test_fine_is_the_teachers_command_with_a_name() -> None:
+    parsed = parse_command("!fine  Ana (2) ", from_teacher=True)
+    assert parsed is not None and parsed.command is Command.FINE and parsed.allowed
+    assert parsed.argument == "Ana (2)"
+    student = parse_command("!FINE Ana", from_teacher=False)
+    assert student is not None and not student.allowed  # a student cannot calibrate anyone

@@ -49,7 +49,9 @@ async def _decode_in_thread(
     input_q.put(None)
     loop = asyncio.get_running_loop()
     thread = threading.Thread(
-        target=decoder_worker, args=(loop, input_q, output_q, error or threading.Event()), name=DECODER
+        target=decoder_worker,
+        args=(loop, input_q, output_q, error or threading.Event()),
+        name=DECODER,
     )
     thread.start()
     await asyncio.to_thread(thread.join)

@@ -282,3 +282,35 @@ async def test_state_changes_are_stored_at_the_frame_time_that_made_them(
     assert event["t"] == confused_at and event["confidence"] == confidence
     assert confidence is not None and 0.5 < confidence <= 1.0
     assert all(p is None for _, state, p in rows if state == "no_face")
+
+
+async def test_only_the_teacher_can_say_a_student_is_fine(
+    classroom: Class, face: np.ndarray
+) -> None:
+    """``!fine Ana``: Ana's calm face reads confused to the model; the teacher, who can see her,
+    says so, and the bot stops reporting it. A classmate saying it changes nothing."""
+    c = classroom
+    teacher = c.connector.arrive("Ms Tanaka", face)
+    c.connector.arrive("Ana", face)
+    ben = c.connector.arrive("Ben", face)
+    claim(c.connector, teacher)
+    await wait_for(lambda: alerts_to(c.connector, "Ms Tanaka"))
+    c.session._alerts.calibrated("Ana")  # no cooldown: an alert comes again 2 s on unless fixed
+    c.connector.say(ben, "!fine Ana")  # an impostor, in public and in a whisper
+    c.connector.say(ben, "!fine Ana", whisper=True)
+    await wait_for(lambda: len(alerts_to(c.connector, "Ms Tanaka")) == 2)
+    assert not not_notice(c.connector.whispers_to("Ben"))  # ignored silently
+
+    c.connector.say(teacher, "!fine Ana", whisper=True)
+    await wait_for(lambda: any("noted" in t for t in c.connector.whispers_to("Ms Tanaka")))
+    count = len(alerts_to(c.connector, "Ms Tanaka"))
+    await asyncio.sleep(4.0)  # twice the test's 2 s hold, with the cooldown cleared
+    assert len(alerts_to(c.connector, "Ms Tanaka")) == count
+    assert c.session._states.state("Ana", time.time()).value == "interested"
+
+    c.connector.say(teacher, "!fine Zed", whisper=True)
+    c.connector.say(teacher, "!fine", whisper=True)
+    await wait_for(
+        lambda: any("no student called 'Zed'" in t for t in c.connector.whispers_to("Ms Tanaka"))
+    )
+    await wait_for(lambda: any("!fine Ana." in t for t in c.connector.whispers_to("Ms Tanaka")))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.states import StateSettings, StateTracker
+from engine.states import CalibrationSettings, StateSettings, StateTracker
 from engine.types import EngagementState, PersonAbsent, Scores, StateChange
 
 INTERESTED = (0.8, 0.1, 0.1)
@@ -112,3 +112,69 @@ def test_settings_are_checked() -> None:
         StateSettings(half_life_s=0)
     with pytest.raises(ValueError, match="min_scores"):
         StateSettings(min_scores=0)
+
+
+# -- a teacher's "this student is fine" (calibration) ------------------------------------------
+
+
+def steady(
+    tracker: StateTracker, probs: tuple[float, float, float], start: float, seconds: float
+) -> list[StateChange]:
+    """Scores of one unchanging face at 5 fps; the state changes they caused."""
+    changes = []
+    for index in range(int(seconds * 5)):
+        change = tracker.push(Scores("ana", start + index / 5, *probs))
+        if change is not None:
+            changes.append(change)
+    return changes
+
+
+def test_a_calm_face_read_as_confused_reads_calm_after_calibration() -> None:
+    tracker = StateTracker()
+    steady(tracker, (0.25, 0.1, 0.65), 0.0, 40.0)  # her calm face, read as confused
+    assert tracker.state("ana") is EngagementState.CONFUSED
+    assert tracker.calibrate("ana", 40.0)
+    changes = steady(tracker, (0.25, 0.1, 0.65), 40.2, 10.0)
+    assert [c.state for c in changes] == [EngagementState.INTERESTED]
+    assert changes[0].t <= 42.0  # within the dwell of the next scores
+    # Real confusion, far stronger than her calm face, still reads confused.
+    changes = steady(tracker, (0.02, 0.03, 0.95), 50.2, 10.0)
+    assert [c.state for c in changes] == [EngagementState.CONFUSED]
+
+
+def test_calibration_never_makes_alerts_likelier() -> None:
+    tracker = StateTracker()
+    steady(tracker, (0.92, 0.04, 0.04), 0.0, 30.0)  # reads calmer than an average calm face
+    assert tracker.calibrate("ana", 30.0)
+    assert not tracker._persons["ana"].shift.any()  # nothing taken off, nothing added
+    # A face between calm and confused scores exactly as it did before.
+    steady(tracker, (0.45, 0.05, 0.5), 30.2, 10.0)
+    smoothed = tracker._persons["ana"].smoothed
+    assert smoothed is not None and np.allclose(smoothed, (0.45, 0.05, 0.5), atol=0.01)
+
+
+def test_calibration_needs_recent_scores_and_caps_the_shift() -> None:
+    tracker = StateTracker()
+    assert not tracker.calibrate("ana", 10.0)  # never seen
+    steady(tracker, (0.3, 0.1, 0.6), 0.0, 1.0)  # 5 scores: too few
+    assert not tracker.calibrate("ana", 1.0)
+    steady(tracker, (0.3, 0.1, 0.6), 1.0, 10.0)
+    assert not tracker.calibrate("ana", 100.0)  # all of them older than the 30 s window
+    steady(tracker, (1e-6, 1e-6, 1.0), 100.0, 10.0)  # the most confused face there can be
+    assert tracker.calibrate("ana", 110.0)
+    person = tracker._persons["ana"]
+    assert person.shift[0] == 0.0 and person.shift[2] == pytest.approx(4.0)  # the cap
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"window_s": 0.0},
+        {"max_shift": -1.0},
+        {"min_scores": 0},
+        {"calm_log_odds": (float("nan"), 0.0)},
+    ],
+)
+def test_calibration_settings_are_checked(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match="Expected"):
+        CalibrationSettings(**kwargs)  # type: ignore[arg-type]
