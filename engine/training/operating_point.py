@@ -20,6 +20,10 @@ The criterion, written down before the first run (``engine/weights/report/experi
 ``python -m engine.training.operating_point [--model FILE] [--split validation|test]`` prints
 E for each rule and offset; validation chooses, test reports. An offset changes the network, so
 the release gate (held-out people, stage stability: ``engine.training.heldout``) must pass too.
+``--fine`` also simulates the teacher's ``!fine NAME`` (``engine.states.CalibrationSettings``):
+15 minutes of each student's resting face with ``!fine`` 10 s after their first false alert, and
+the designed phases after 2 minutes of calm face with ``!fine`` said at 115 s (what it costs when
+the teacher calibrates a student who later is confused).
 """
 
 from __future__ import annotations
@@ -33,9 +37,11 @@ import numpy as np
 
 from engine.model import EmotionModel
 from engine.settings_paths import datasets_dir
+from engine.states import PersonState, StateSettings
 from engine.sustained import SustainedRule
 from engine.training.alert_rule import (
     ATTENTIVE,
+    FPS,
     PHASES,
     RESTING,
     Phases,
@@ -46,7 +52,7 @@ from engine.training.alert_rule import (
     track,
 )
 from engine.training.corpus import Corpus, load_corpus
-from engine.types import EngagementState
+from engine.types import EngagementState, Scores
 
 #: Confused from the first minute, then the designed class's other phases.
 CONFUSED_FIRST: Phases = (
@@ -62,6 +68,8 @@ RULES: tuple[SustainedRule, ...] = (
     SustainedRule(40.0, 0.7),
     SustainedRule(40.0, 0.8),
 )
+#: The live rule (``bot.alerts.AlertSettings``: 25 s without a break).
+LIVE_RULE = SustainedRule(25.0)
 #: Added to the bored and confused logits (``interested`` stays).
 OFFSETS = (-0.25, 0.0, 0.25)
 
@@ -179,14 +187,102 @@ def markdown(rows: Sequence[dict[str, float]], found: Scenarios, split: str) -> 
     return "\n".join(lines)
 
 
+def calibrated(
+    clip: StudentClip, probabilities: np.ndarray, fine_at_s: float | None
+) -> StudentClip:
+    """``probabilities`` tracked as live, with the teacher's ``!fine`` at ``fine_at_s``."""
+    person = PersonState(clip.name, StateSettings())
+    changes = []
+    for index, row in enumerate(probabilities):
+        t = index / FPS
+        if fine_at_s is not None and t >= fine_at_s:
+            person.calibrate(t)
+            fine_at_s = None
+        change = person.push(Scores(clip.name, t, *map(float, row)))
+        if change is not None:
+            changes.append((change.t, change.state))
+    return StudentClip(clip.name, clip.phases, tuple(changes), probabilities)
+
+
+def alerts_with_fine(
+    clip: StudentClip, fine_at_s: float | None, rule: SustainedRule
+) -> list[tuple[float, EngagementState]]:
+    """The live policy's alerts for a clip tracked by :func:`calibrated`: at ``!fine`` the policy
+    forgets the state held so far and the cooldowns of the answered alerts
+    (``bot.alerts.AlertPolicy.calibrated``)."""
+    if fine_at_s is None:
+        return tick_alerts(clip, rule)
+    before = [(t, kind) for t, kind in tick_alerts(clip, rule) if t < fine_at_s]
+    shown = [state for t, state in clip.states if t < fine_at_s]
+    restart = ((fine_at_s, shown[-1]),) if shown else ()
+    later = tuple((t, state) for t, state in clip.states if t >= fine_at_s)
+    fresh = StudentClip(clip.name, clip.phases, restart + later)
+    return before + [(t, kind) for t, kind in tick_alerts(fresh, rule) if t >= fine_at_s]
+
+
+def fine_figures(
+    found: Scenarios, rule: SustainedRule = LIVE_RULE, minutes: float = 15.0
+) -> dict[str, float]:
+    """What ``!fine`` does for resting students, and what it costs designed ones."""
+    out = {"resting": 0.0, "alerts_without": 0.0, "alerts_with": 0.0, "alerted_again": 0.0}
+    for clip in found.resting:
+        assert clip.probabilities is not None
+        frames = int(minutes * 60 * FPS)
+        reps = -(-frames // len(clip.probabilities))
+        long = np.concatenate([clip.probabilities] * reps)[:frames]
+        rest = StudentClip(clip.name, (("interested", 0.0, minutes * 60),), (), long)
+        plain = tick_alerts(calibrated(rest, long, None), rule)
+        fine_at = plain[0][0] + 10.0 if plain else None
+        after = alerts_with_fine(calibrated(rest, long, fine_at), fine_at, rule)
+        out["resting"] += 1
+        out["alerts_without"] += len(plain)
+        out["alerts_with"] += len(after)
+        out["alerted_again"] += len(after) > 1
+    designed = {clip.name: clip for clip in found.designed}
+    hits = {(fine, kind): 0 for fine in (False, True) for kind in ("confused", "bored")}
+    num = 0
+    for clip in found.resting:
+        other = designed.get(clip.name)
+        if other is None or clip.probabilities is None or other.probabilities is None:
+            continue
+        calm = int(120 * FPS)
+        joined = np.concatenate([clip.probabilities[:calm], other.probabilities[calm:]])
+        num += 1
+        for fine in (False, True):
+            fine_at = 115.0 if fine else None
+            alerts = alerts_with_fine(calibrated(other, joined, fine_at), fine_at, rule)
+            for designed_state, start, stop in other.phases:
+                if designed_state in ("confused", "bored") and any(
+                    start <= t < stop and kind.value == designed_state for t, kind in alerts
+                ):
+                    hits[(fine, designed_state)] += 1
+    for (fine, kind), count in hits.items():
+        out[f"{kind}_{'fine' if fine else 'plain'}"] = count / max(num, 1)
+    out["designed"] = num
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--split", choices=("validation", "test"), default="validation")
+    parser.add_argument("--fine", action="store_true", help="also simulate the teacher's !fine")
     args = parser.parse_args(argv)
     model = EmotionModel.load(args.model)
     found = scenarios(model, load_corpus(datasets_dir()), args.split)
     print(markdown(table(found), found, args.split), flush=True)
+    if args.fine:
+        f = fine_figures(found)
+        print(
+            f"\n!fine, {args.split}: {f['resting']:.0f} students, 15 min of resting face each: "
+            f"{f['alerts_without']:.0f} false alerts without it, {f['alerts_with']:.0f} with "
+            f"!fine 10 s after the first; {f['alerted_again']:.0f} students alerted again after "
+            f"it.\n{f['designed']:.0f} students calm for 2 min, then confused and sad: alerted "
+            f"{f['confused_plain']:.0%} / {f['bored_plain']:.0%} without !fine, "
+            f"{f['confused_fine']:.0%} / {f['bored_fine']:.0%} when the teacher said !fine at "
+            "115 s.",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -77,3 +77,22 @@ def test_an_offset_turns_a_borderline_calm_face_into_a_false_alert() -> None:
 def test_an_unscored_clip_cannot_be_offset() -> None:
     with pytest.raises(ValueError, match="Expected a scored clip"):
         with_offset([StudentClip("x", REST, ((0.0, S.INTERESTED),))], 0.25)
+
+
+def test_fine_silences_a_misread_calm_face_but_not_real_confusion_later() -> None:
+    from engine.training.operating_point import fine_figures
+
+    calm = (0.25, 0.1, 0.65)  # this student's calm face reads confused
+    rest = steady(calm, (("interested", 0.0, 300.0),), "ana")
+    phases = (
+        ("interested", 0.0, 120.0),
+        ("confused", 120.0, 180.0),
+        ("bored", 180.0, 240.0),
+        ("interested", 240.0, 300.0),
+    )
+    rows = [calm] * 600 + [(0.02, 0.03, 0.95)] * 300 + [(0.1, 0.8, 0.1)] * 300 + [calm] * 300
+    designed = StudentClip("ana", phases, (), np.array(rows))
+    figures = fine_figures(Scenarios(designed=[designed], resting=[rest], confused_first=[]))
+    assert figures["alerts_without"] == 3  # every 5 minutes for 15 minutes
+    assert figures["alerts_with"] == 1 and figures["alerted_again"] == 0
+    assert figures["confused_fine"] == figures["bored_fine"] == 1.0  # real states still reported
