@@ -138,7 +138,7 @@ def decoder_worker(
     from aiortc.codecs import get_decoder
 
     codec_name, decoder = None, None
-    failures = 0
+    failures, decoded = 0, False
     while True:
         task = input_q.get()
         if task is None:  # the receiver stopped: tell the track, as aiortc does
@@ -152,12 +152,15 @@ def decoder_worker(
             frames = decoder.decode(encoded_frame)
         except av.FFmpegError as exc:  # keep the decoder: a reset breaks frames until a keyframe
             failures += 1  # one lost packet fails every frame until the next keyframe: say it once
-            if failures == 1 or failures % 500 == 0:
+            if not decoded:  # joined mid-stream: nothing decodes before the first keyframe
+                logger.debug("no %s keyframe yet: %s", codec.name, exc)
+            elif failures == 1 or failures % 500 == 0:
                 logger.warning(
                     "failed to decode %s frame (%d so far): %s", codec.name, failures, exc
                 )
             decode_error.set()  # aiortc's receiver then asks the sender for a keyframe
             continue
+        decoded = decoded or bool(frames)
         slot = _slots.get(output_q)
         for frame in frames:
             if slot is not None and isinstance(frame, av.VideoFrame):

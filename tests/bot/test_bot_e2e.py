@@ -343,6 +343,27 @@ async def test_janus_restart_bot_is_back_and_analysing_within_10_s(classroom: Cl
     assert len(kana_alerts) == 1, kana_alerts
 
 
+async def test_only_the_teacher_can_say_kana_looks_fine(classroom: Classroom) -> None:
+    """``!fine Kana`` over real Janus chat: a classmate's is ignored, the teacher's is answered
+    privately and Kana is judged against her usual face from then on."""
+    teacher, miki = classroom.teacher, classroom.students["Miki"]
+    bot = classroom.bot_username()
+    heard = len(miki.record.lines)
+    await miki.say("!fine Kana", to=bot)
+    await miki.say("!fine Kana")
+    await asyncio.sleep(1.0)
+    assert classroom.bot.session._states.tracker._persons["Kana"].shift.sum() == 0
+    await teacher.say("!fine Kana", to=bot)
+    reply = await teacher.wait_for_line(
+        lambda line: line.whisper and line.text.startswith("classpulse: noted — Kana's usual face"),
+        timeout=10,
+    )
+    print(f"!fine: {reply.text!r}")
+    shift = classroom.bot.session._states.tracker._persons["Kana"].shift
+    assert shift[2] > 0  # her posed anger, disgust and fear now count as her usual face
+    assert not [line for line in miki.record.lines[heard:] if line.username == bot]
+
+
 async def test_leave_from_the_teacher_ends_the_class_and_closes_the_meeting(
     classroom: Classroom,
 ) -> None:

@@ -147,3 +147,17 @@ async def test_lost_packets_ask_for_a_keyframe_and_are_logged_once(
     assert 0 < slot.count < NUM_FRAMES  # the keyframe decoded; damaged frames never arrive
     warnings = [r for r in caplog.records if "failed to decode" in r.getMessage()]
     assert len(warnings) == 1
+
+
+async def test_joining_mid_stream_is_not_a_warning(
+    packets: tuple[bytes, ...], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A subscriber that joins between keyframes cannot decode until the next one: expected."""
+    output_q: asyncio.Queue[Any] = asyncio.Queue()
+    slot = NewestFrame(asyncio.get_running_loop())
+    register(output_q, slot)
+    error = threading.Event()
+    with caplog.at_level("WARNING", logger="bot.meetings.decoded_frames"):
+        await _decode_in_thread(tuple(data[:1] for data in packets[1:6]), output_q, error)
+    assert error.is_set() and slot.count == 0  # a keyframe is asked for
+    assert not [r for r in caplog.records if "failed to decode" in r.getMessage()]
