@@ -123,8 +123,11 @@ def register(track_queue: asyncio.Queue[Any], slot: NewestFrame) -> None:
     _slots[track_queue] = slot
 
 
-def unregister(track_queue: asyncio.Queue[Any]) -> None:
-    _slots.pop(track_queue, None)
+def unregister(track_queue: asyncio.Queue[Any], slot: NewestFrame) -> None:
+    """Undo ``register`` — unless another reader has registered the same track since (a
+    recycled m-line keeps its track: the new source registers before the old one is gone)."""
+    if _slots.get(track_queue) is slot:
+        del _slots[track_queue]
 
 
 def decoder_worker(

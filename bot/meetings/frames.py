@@ -111,7 +111,7 @@ class FrameSource:
             self._closed = True
             self._close_reason = reason
             if self._track_queue is not None:
-                unregister(self._track_queue)
+                unregister(self._track_queue, self._newest)
             self._newest.wake()
 
     async def _drain(self) -> None:

@@ -161,3 +161,18 @@ async def test_joining_mid_stream_is_not_a_warning(
         await _decode_in_thread(tuple(data[:1] for data in packets[1:6]), output_q, error)
     assert error.is_set() and slot.count == 0  # a keyframe is asked for
     assert not [r for r in caplog.records if "failed to decode" in r.getMessage()]
+
+
+async def test_a_new_reader_of_the_same_track_keeps_its_registration(
+    packets: tuple[bytes, ...],
+) -> None:
+    """Janus recycles an m-line with its track: the new source must not lose the frames when
+    the old one closes after it registered."""
+    track = RemoteStreamTrack(kind="video")
+    old = FrameSource(track, name="old")
+    new = FrameSource(track, name="new")
+    await old.aclose()
+    assert decoded_frames._slots.get(track._queue) is new._newest  # still written directly
+    await _decode_in_thread(packets[:5], track._queue)
+    assert new.num_received == 5 and old.num_received == 0
+    await new.aclose()
