@@ -110,7 +110,7 @@ class PersonState:
         self._challenger_since: float = 0.0
         #: Log-odds taken off (interested, bored, confused) since a teacher's ``calibrate``.
         self.shift = np.zeros(3)
-        #: The raw scores of the last ``calibration.window_s``: (t, log-probabilities).
+        #: The raw scores of the last ``calibration.window_s``: (t, probabilities).
         self._recent: deque[tuple[float, np.ndarray]] = deque()
 
     def push(self, scores: Scores) -> StateChange | None:
@@ -121,12 +121,11 @@ class PersonState:
         ):
             return None  # late scores from before the face was lost, or out of order
         probs = np.asarray(scores.as_tuple(), np.float64)
-        logs = np.log(np.clip(probs, 1e-6, 1.0))
-        self._recent.append((t, logs))
-        while self._recent and self._recent[0][0] < t - self.settings.calibration.window_s:
+        self._recent.append((t, probs))
+        while self._recent[0][0] < t - self.settings.calibration.window_s:
             self._recent.popleft()
         if self.shift.any():
-            probs = _softmax(logs - self.shift)
+            probs = _softmax(_log(probs) - self.shift)
         if (
             self.smoothed is None
             or self._last_t is None
@@ -160,10 +159,10 @@ class PersonState:
         ``calibration.window_s`` before ``t`` become their calm face (see ``CalibrationSettings``).
         ``False`` (nothing changed) when too few scores are there to learn from."""
         settings = self.settings.calibration
-        window = [logs for at, logs in self._recent if t - settings.window_s <= at <= t]
+        window = [probs for at, probs in self._recent if t - settings.window_s <= at <= t]
         if len(window) < settings.min_scores:
             return False
-        usual = np.mean(window, axis=0)
+        usual = _log(np.asarray(window)).mean(axis=0)
         excess = usual[1:] - usual[0] - np.asarray(settings.calm_log_odds)
         self.shift = np.concatenate([[0.0], np.clip(excess, 0.0, settings.max_shift)])
         self.smoothed = _softmax(usual - self.shift)  # the usual face now reads as calibrated
@@ -188,6 +187,10 @@ class PersonState:
         self._challenger = None
         confidence = float(self.smoothed[_MODEL_STATES.index(state)])
         return StateChange(self.person_id, t, state, round(confidence, 4))
+
+
+def _log(probs: np.ndarray) -> np.ndarray:
+    return np.log(np.clip(probs, 1e-6, 1.0))
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

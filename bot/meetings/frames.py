@@ -45,8 +45,11 @@ class FrameSource:
         self._closed = False
         self._close_reason = ""
         # aiortc's remote tracks: the decoder thread writes the newest frame itself.
-        self._track_queue: asyncio.Queue[object] | None = getattr(track, "_queue", None)
-        if isinstance(self._track_queue, asyncio.Queue):
+        queue = getattr(track, "_queue", None)
+        self._track_queue: asyncio.Queue[object] | None = (
+            queue if isinstance(queue, asyncio.Queue) else None
+        )
+        if self._track_queue is not None:
             register(self._track_queue, self._newest)
         self._task = asyncio.get_running_loop().create_task(
             self._drain(), name=f"frame-source {name}"

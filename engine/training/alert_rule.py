@@ -143,13 +143,21 @@ def _tracked(
 
 
 def track(
-    name: str, phases: tuple[tuple[str, float, float], ...], probabilities: np.ndarray
+    name: str,
+    phases: tuple[tuple[str, float, float], ...],
+    probabilities: np.ndarray,
+    fine_at_s: float | None = None,
 ) -> StudentClip:
-    """The live state tracker over per-frame ``probabilities`` (5 fps)."""
+    """The live state tracker over per-frame ``probabilities`` (5 fps), with the teacher's
+    ``!fine`` (``PersonState.calibrate``) at ``fine_at_s`` when given."""
     person = PersonState(name, StateSettings())
     changes = []
     for index, row in enumerate(probabilities):
-        change = person.push(Scores(name, index / FPS, *map(float, row)))
+        t = index / FPS
+        if fine_at_s is not None and t >= fine_at_s:
+            person.calibrate(t)
+            fine_at_s = None
+        change = person.push(Scores(name, t, *map(float, row)))
         if change is not None:
             changes.append((change.t, change.state))
     return StudentClip(name, phases, tuple(changes), probabilities)
@@ -293,7 +301,8 @@ def resting_table(
     return rows
 
 
-def _rule_name(row: dict[str, float]) -> str:
+def rule_name(row: dict[str, float]) -> str:
+    """ "30 s without a break" or "70 % of 40 s" for a row with ``window_s`` and ``share``."""
     if row["share"] >= 1.0:
         return f"{row['window_s']:.0f} s without a break"
     return f"{row['share']:.0%} of {row['window_s']:.0f} s"
@@ -308,7 +317,7 @@ def resting_markdown(rows: list[dict[str, float]], num_students: int, split: str
     ]
     for row in rows:
         lines.append(
-            f"| {_rule_name(row)} | {row['students_alerted']:.0%} | "
+            f"| {rule_name(row)} | {row['students_alerted']:.0%} | "
             f"{row['false_alerts_per_hour']:.1f} |"
         )
     return "\n".join(lines)
@@ -323,7 +332,7 @@ def markdown(rows: list[dict[str, float]], num_students: int, split: str = "test
     ]
     for row in rows:
         lines.append(
-            f"| {_rule_name(row)} | {row['confused_alerted']:.0%} | {row['bored_alerted']:.0%} | "
+            f"| {rule_name(row)} | {row['confused_alerted']:.0%} | {row['bored_alerted']:.0%} | "
             f"{row['confused_latency_s']:.0f} s | {row['false_alerts_per_hour']:.1f} |"
         )
     return "\n".join(lines)

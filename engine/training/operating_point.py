@@ -37,7 +37,6 @@ import numpy as np
 
 from engine.model import EmotionModel
 from engine.settings_paths import datasets_dir
-from engine.states import PersonState, StateSettings
 from engine.sustained import SustainedRule
 from engine.training.alert_rule import (
     ATTENTIVE,
@@ -47,12 +46,13 @@ from engine.training.alert_rule import (
     Phases,
     StudentClip,
     fer_clips,
+    rule_name,
     simulate,
     tick_alerts,
     track,
 )
 from engine.training.corpus import Corpus, load_corpus
-from engine.types import EngagementState, Scores
+from engine.types import EngagementState
 
 #: Confused from the first minute, then the designed class's other phases.
 CONFUSED_FIRST: Phases = (
@@ -174,40 +174,19 @@ def markdown(rows: Sequence[dict[str, float]], found: Scenarios, split: str) -> 
         "|---|---|---|---|---|---|---|",
     ]
     for row in sorted(rows, key=lambda r: (r["share"], r["window_s"], r["offset"])):
-        rule = (
-            f"{row['window_s']:.0f} s"
-            if row["share"] >= 1.0
-            else f"{row['share']:.0%} of {row['window_s']:.0f} s"
-        )
         lines.append(
-            f"| {rule} | {row['offset']:+.2f} | {row['confused_alerted']:.0%} / "
+            f"| {rule_name(row)} | {row['offset']:+.2f} | {row['confused_alerted']:.0%} / "
             f"{row['bored_alerted']:.0%} | {row['attentive_false']:.0%} | "
             f"{row['resting_false']:.0%} | {row['confused_first_missed']:.0%} | {row['E']:.3f} |"
         )
     return "\n".join(lines)
 
 
-def calibrated(
-    clip: StudentClip, probabilities: np.ndarray, fine_at_s: float | None
-) -> StudentClip:
-    """``probabilities`` tracked as live, with the teacher's ``!fine`` at ``fine_at_s``."""
-    person = PersonState(clip.name, StateSettings())
-    changes = []
-    for index, row in enumerate(probabilities):
-        t = index / FPS
-        if fine_at_s is not None and t >= fine_at_s:
-            person.calibrate(t)
-            fine_at_s = None
-        change = person.push(Scores(clip.name, t, *map(float, row)))
-        if change is not None:
-            changes.append((change.t, change.state))
-    return StudentClip(clip.name, clip.phases, tuple(changes), probabilities)
-
-
 def alerts_with_fine(
     clip: StudentClip, fine_at_s: float | None, rule: SustainedRule
 ) -> list[tuple[float, EngagementState]]:
-    """The live policy's alerts for a clip tracked by :func:`calibrated`: at ``!fine`` the policy
+    """The live policy's alerts for a clip tracked with ``!fine`` at ``fine_at_s``
+    (``alert_rule.track``): at ``!fine`` the policy
     forgets the state held so far and the cooldowns of the answered alerts
     (``bot.alerts.AlertPolicy.calibrated``)."""
     if fine_at_s is None:
@@ -230,10 +209,10 @@ def fine_figures(
         frames = int(minutes * 60 * FPS)
         reps = -(-frames // len(clip.probabilities))
         long = np.concatenate([clip.probabilities] * reps)[:frames]
-        rest = StudentClip(clip.name, (("interested", 0.0, minutes * 60),), (), long)
-        plain = tick_alerts(calibrated(rest, long, None), rule)
+        phases = (("interested", 0.0, minutes * 60),)
+        plain = tick_alerts(track(clip.name, phases, long), rule)
         fine_at = plain[0][0] + 10.0 if plain else None
-        after = alerts_with_fine(calibrated(rest, long, fine_at), fine_at, rule)
+        after = alerts_with_fine(track(clip.name, phases, long, fine_at), fine_at, rule)
         out["resting"] += 1
         out["alerts_without"] += len(plain)
         out["alerts_with"] += len(after)
@@ -250,7 +229,9 @@ def fine_figures(
         num += 1
         for fine in (False, True):
             fine_at = 115.0 if fine else None
-            alerts = alerts_with_fine(calibrated(other, joined, fine_at), fine_at, rule)
+            alerts = alerts_with_fine(
+                track(other.name, other.phases, joined, fine_at), fine_at, rule
+            )
             for designed_state, start, stop in other.phases:
                 if designed_state in ("confused", "bored") and any(
                     start <= t < stop and kind.value == designed_state for t, kind in alerts
