@@ -1,7 +1,9 @@
-"""Model speed on this machine: ``predict_faces`` at batch 1 and 32, and training samples per second.
+"""Model speed on this machine: ``predict_faces`` and the live inference runtime with the float and
+the 8-bit encoder (``engine.quantized``; the bot runs int8 on a CPU), and training samples per second.
 
 Run: ``.venv/bin/python -m benchmarks.model`` (prints figures; no assertions — goals live in notes).
-Goal (issue 2): ≤ 2 ms per face at batch 32 on a 2-core CPU.
+Goal (issue 2): ≤ 2 ms per face at batch 32 on a 2-core CPU. ``--threads 1`` (the default) is what
+the live inference process gets on a 2-core machine.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from engine.inference import InferenceRuntime, InferenceSettings, configure_tensorflow
 from engine.model import EmotionModel, build_cnn_lstm
+from engine.quantized import ENCODER_KINDS
 from engine.training.pipeline import describe_devices
 from engine.training.sequences import SequenceBatches
 from engine.training.stills import build_still_classifier
@@ -29,45 +33,23 @@ def time_calls(function: object, repeats: int) -> list[float]:
     return timings
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=30)
-    args = parser.parse_args()
-    print(f"device: {describe_devices()}; cores: {os.cpu_count()}")
-    model = EmotionModel.load()
+def time_encoder(model: EmotionModel, repeats: int) -> None:
+    """``predict_faces`` and the live inference runtime, reading faces with ``model``'s encoder."""
+    kind = model.encoder_kind
     rng = np.random.default_rng(0)
     for batch in (1, 32, 128):
         faces = rng.integers(0, 256, (batch, 48, 48), dtype=np.uint8)
-        model.predict_faces(faces)  # warm-up: traces the graph
-        timings = time_calls(lambda f=faces: model.predict_faces(f), args.repeats)
-        median = statistics.median(timings)
+        model.predict_faces(faces)  # warm-up: traces the graph / plans the interpreters
+        median = statistics.median(time_calls(lambda f=faces: model.predict_faces(f), repeats))
         print(
-            f"predict_faces batch {batch:3d}: {median * 1e3:7.2f} ms per call, "
+            f"[{kind}] predict_faces batch {batch:3d}: {median * 1e3:7.2f} ms per call, "
             f"{median * 1e3 / batch:6.3f} ms per face, {batch / median:8.0f} faces/s"
         )
-    for batch in (1, 32):
-        faces = rng.integers(0, 256, (batch, 48, 48), dtype=np.uint8)
-        model.embed_faces(faces)
-        embed = statistics.median(time_calls(lambda f=faces: model.embed_faces(f), args.repeats))
-        window = rng.normal(size=(batch, model.sequence_length, model.embedding_dim)).astype(
-            np.float32
-        )
-        model.predict_embeddings(window)
-        head = statistics.median(
-            time_calls(lambda w=window: model.predict_embeddings(w), args.repeats)
-        )
-        print(
-            f"live path batch {batch:3d}: embed {embed * 1e3:6.2f} ms + LSTM over T="
-            f"{model.sequence_length} {head * 1e3:6.2f} ms per call"
-        )
-
-    # What the live inference process runs: InferenceRuntime (the traced encoder, every view the
+    # What the live inference process runs: InferenceRuntime (the encoder on every view the
     # shipped encoder averages, then the numpy WindowHead over each person's cached window).
-    from engine.inference import InferenceRuntime, InferenceSettings
-
     runtime = InferenceRuntime(model, InferenceSettings())
-    print(f"live InferenceRuntime head: {'numpy WindowHead' if runtime.window_head else 'Keras'}")
-    for batch in (1, 32, 64):
+    head = "numpy WindowHead" if runtime.window_head else "Keras"
+    for batch in (1, 8, 32, 64):
         crops = rng.integers(0, 256, (batch, 48, 48), dtype=np.uint8)
         ids = [f"person{i}" for i in range(batch)]
         runtime.run(ids, [0.0] * batch, crops)
@@ -76,13 +58,33 @@ def main() -> None:
         def step(c: np.ndarray = crops, p: list[str] = ids, k: Iterator[int] = ticks) -> None:
             runtime.run(p, [next(k) * 0.2] * len(p), c)
 
-        timings = time_calls(step, args.repeats)
-        median = statistics.median(timings)
+        median = statistics.median(time_calls(step, repeats))
         print(
-            f"live InferenceRuntime.run batch {batch:3d}: {median * 1e3:7.2f} ms per call, "
-            f"{median * 1e3 / batch:6.3f} ms per face"
+            f"[{kind}] live InferenceRuntime.run ({head}) batch {batch:3d}: "
+            f"{median * 1e3:7.2f} ms per call, {median * 1e3 / batch:6.3f} ms per face"
         )
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads per model (the live process: half the cores)",
+    )
+    parser.add_argument("--encoder", choices=("both", *ENCODER_KINDS), default="both")
+    args = parser.parse_args()
+    print(
+        f"device: {describe_devices()}; cores: {os.cpu_count()}; threads per model: {args.threads}"
+    )
+    configure_tensorflow(args.threads)
+    kinds = ENCODER_KINDS if args.encoder == "both" else (args.encoder,)
+    for kind in kinds:
+        time_encoder(EmotionModel.load(encoder_kind=kind, num_threads=args.threads), args.repeats)
+
+    rng = np.random.default_rng(0)
     stills = build_still_classifier(8)
     stills.compile(optimizer="adam", loss="categorical_crossentropy")
     x = rng.normal(size=(64 * 40, 48, 48, 1)).astype(np.float32)

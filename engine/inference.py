@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from engine.preprocess import check_faces, preprocess_faces
+from engine.quantized import check_encoder_kind, live_encoder_kind
 from engine.quiet_start import native_stderr_filtered
 
 
@@ -40,6 +41,8 @@ class InferenceSettings:
     - ``idle_forget_s=60``: windows of persons not seen for a minute are freed.
     - ``num_threads=None``: TensorFlow/BLAS threads; ``None`` takes half the cores (at least 1),
       leaving the rest to video decoding in the media process.
+    - ``encoder_kind=None``: ``"float"`` or ``"int8"`` (see ``engine.quantized``); ``None`` takes
+      the product's rule, ``int8`` on a CPU and ``float`` on a GPU.
     - ``tick_timeout_s=30``: a model call that has not answered by then is a hung process: it is
       killed and restarted.
     """
@@ -54,8 +57,11 @@ class InferenceSettings:
     num_threads: int | None = None
     start_timeout_s: float = 180.0
     tick_timeout_s: float = 30.0
+    encoder_kind: str | None = None
 
     def __post_init__(self) -> None:
+        if self.encoder_kind is not None:
+            check_encoder_kind(self.encoder_kind)
         if self.max_batch < 1 or self.max_pending < 1:
             raise ValueError(
                 "Expected max_batch >= 1 and max_pending >= 1. "
@@ -111,13 +117,7 @@ class InferenceRuntime:
         self.model = model
         self.settings = settings
         self.length = int(model.sequence_length)
-        encoder, head = model.encoder, model.head
-        # One traced graph per part: ~30× less overhead per call than eager Keras on a CPU.
-        self._encode = tf.function(  # no Python control flow inside: no autograph
-            lambda x: encoder(x, training=False),
-            input_signature=[tf.TensorSpec((None, 48, 48, 1), tf.float32)],
-            autograph=False,
-        )
+        head = model.head
         self.window_head = WindowHead.from_keras(head)
         if self.window_head is None:  # a head the numpy path does not reproduce: run Keras
             self._head = tf.function(
@@ -172,7 +172,7 @@ class InferenceRuntime:
         out = []
         for start in range(0, len(crops), self.settings.max_batch):
             x = preprocess_faces(crops[start : start + self.settings.max_batch])
-            embeddings = np.asarray(self._encode(x), np.float32)
+            embeddings = self.model.encode(x)
             out.append(
                 self.window_head.project(embeddings) if self.window_head is not None else embeddings
             )
@@ -211,11 +211,14 @@ def serve(conn: Any, settings: InferenceSettings) -> None:
             configure_tensorflow(settings.threads())
             from engine.model import EmotionModel
 
-            runtime = InferenceRuntime(EmotionModel.load(settings.model_path), settings)
+            kind = settings.encoder_kind or live_encoder_kind()
+            model = EmotionModel.load(settings.model_path, kind, settings.threads())
+            runtime = InferenceRuntime(model, settings)
     except Exception as error:  # reported to the client, which raises it in start()
         conn.send(("error", f"{type(error).__name__}: {error}"))
         return
-    conn.send(("ready", {"device": runtime.device, "pid": os.getpid()}))
+    info = {"device": runtime.device, "encoder": model.encoder_kind, "pid": os.getpid()}
+    conn.send(("ready", info))
     while True:
         try:
             message = conn.recv()

@@ -246,7 +246,7 @@ class InferenceClient:
                 f"(exit code {process.exitcode})"
             )
         self._process, self._conn = process, parent
-        self._device = message[1]["device"]
+        self._device = f"{message[1]['device']} ({message[1]['encoder']} encoder)"
 
     def _stop_process(self) -> None:
         process, conn = self._process, self._conn

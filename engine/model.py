@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import tensorflow as tf
 from keras import layers
 
 from engine.preprocess import check_faces, preprocess_faces
+from engine.quantized import QuantizedEncoder, check_encoder_kind
 from engine.types import CLASSES, FACE_SIZE
 
 #: Frames per sequence the head was trained on: 2 s at the default analysis rate of 5 fps.
@@ -135,7 +136,13 @@ class EmotionModel:
 
     classes: tuple[str, str, str] = CLASSES
 
-    def __init__(self, network: keras.Model, sequence_length: int = SEQUENCE_LENGTH) -> None:
+    def __init__(
+        self,
+        network: keras.Model,
+        sequence_length: int = SEQUENCE_LENGTH,
+        encoder_kind: str = "float",
+        num_threads: int | None = None,
+    ) -> None:
         self.network = network
         self.encoder: keras.Model = network.get_layer("per_frame_cnn").layer
         self.head: keras.Model = network.get_layer("sequence_head")
@@ -143,18 +150,40 @@ class EmotionModel:
         self.embedding_dim = int(self.encoder.output.shape[-1])
         # Graph functions: an eager LSTM call runs op by op (~40 ms even for one face); traced
         # once with a flexible batch dimension it costs a few ms.
-        self._encode = tf.function(lambda x: self.encoder(x, training=False), reduce_retracing=True)
+        self.encoder_kind = check_encoder_kind(encoder_kind)
+        if encoder_kind == "int8":
+            self._encode: Callable[[np.ndarray], Any] = QuantizedEncoder.from_keras(
+                self.encoder, num_threads or os.cpu_count() or 1
+            )
+        else:
+            self._encode = tf.function(
+                lambda x: self.encoder(x, training=False),
+                input_signature=[tf.TensorSpec((None, FACE_SIZE, FACE_SIZE, 1), tf.float32)],
+                autograph=False,
+            )
         self._classify = tf.function(lambda x: self.head(x, training=False), reduce_retracing=True)
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> EmotionModel:
-        """Load the shipped weights, or a ``.keras`` file written by ``save`` / ``classpulse train``."""
+    def load(
+        cls,
+        path: str | Path | None = None,
+        encoder_kind: str = "float",
+        num_threads: int | None = None,
+    ) -> EmotionModel:
+        """Load the shipped weights, or a ``.keras`` file written by ``save`` / ``classpulse train``.
+
+        ``encoder_kind``: ``"float"`` reads faces with the Keras encoder; ``"int8"`` with its 8-bit
+        copy (``engine.quantized``), which the bot runs on CPUs — pass
+        ``engine.quantized.live_encoder_kind()`` to read faces as the bot does.
+        """
+        check_encoder_kind(encoder_kind)
         path = Path(path) if path is not None else default_weights_path()
         if not path.is_file():
             raise FileNotFoundError(f"Expected a .keras model file. Received: {path} (not found)")
         network = keras.saving.load_model(path, compile=False)
         metadata = _read_metadata(path)
-        return cls(network, int(metadata.get("sequence_length", SEQUENCE_LENGTH)))
+        length = int(metadata.get("sequence_length", SEQUENCE_LENGTH))
+        return cls(network, length, encoder_kind, num_threads)
 
     def save(self, path: str | Path, **metadata: Any) -> None:
         path = Path(path)
@@ -167,12 +196,16 @@ class EmotionModel:
     def num_parameters(self) -> int:
         return int(self.network.count_params())
 
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        """float32 (N, 48, 48, 1) preprocessed faces → (N, embedding_dim), one encoder call."""
+        return np.asarray(self._encode(x), np.float32)
+
     def embed_faces(self, faces: np.ndarray) -> np.ndarray:
         """uint8 (N, 48, 48) → float32 (N, embedding_dim) per-frame CNN embeddings."""
         check_faces(faces, ndim=3)
         out = np.empty((len(faces), self.embedding_dim), np.float32)
         for part in _chunks(len(faces)):
-            out[part] = np.asarray(self._encode(preprocess_faces(faces[part])))
+            out[part] = self.encode(preprocess_faces(faces[part]))
         return out
 
     def predict_embeddings(self, embeddings: np.ndarray) -> np.ndarray:

@@ -42,6 +42,9 @@ _ALWAYS_NOISE = (
     "TF-TRT Warning: Could not find TensorRT",
     "oneDNN custom operations are on",
 )
+#: TensorFlow Lite's own info lines (``INFO: Created TensorFlow Lite XNNPACK delegate for CPU.``),
+#: written when the 8-bit encoder loads; its warnings and errors use other prefixes and are kept.
+_TFLITE_INFO = "INFO: "
 #: Lines that only say "there is no usable NVIDIA driver": noise on a machine without one.
 _NO_GPU_NOISE = ("failed call to cuInit", "Could not find cuda drivers", "CUDA error: Failed call")
 _NVIDIA_DRIVER = Path("/proc/driver/nvidia/version")
@@ -56,9 +59,9 @@ def is_start_up_noise(line: str, *, gpu_driver: bool) -> bool:
 
     Kept: anything not in TensorFlow's native log format (Python warnings, classpulse's logs),
     and native warnings and errors that are not known noise. Dropped: the absl preamble, native
-    info lines, known noise, and cuInit/driver lines when no NVIDIA driver is loaded.
+    and TensorFlow Lite info lines, known noise, and cuInit/driver lines when no NVIDIA driver is loaded.
     """
-    if line.startswith(_ABSL_PREAMBLE):
+    if line.startswith((_ABSL_PREAMBLE, _TFLITE_INFO)):
         return True
     match = _NATIVE_LINE.match(line)
     if match is None:

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from engine.quantized import add_encoder_argument
 from engine.quiet_start import import_tensorflow
 from engine.settings_paths import datasets_dir
 
@@ -121,6 +122,7 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--mapping", default=None, help="JSON emotion→state mapping (default: shipped)"
     )
+    add_encoder_argument(parser)
     parser.set_defaults(handler=_run_evaluate)
 
 
@@ -132,8 +134,9 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     from engine.datasets import load_mapping, read_dataset
     from engine.evaluation import evaluate, markdown_table, write_report
     from engine.model import EmotionModel, default_weights_path
+    from engine.quantized import encoder_kind_for
 
-    model = EmotionModel.load(args.model)
+    model = EmotionModel.load(args.model, encoder_kind_for(args.encoder))
     mapping = load_mapping(args.mapping)
     if not args.data:
         from engine.training.corpus import load_corpus

@@ -28,6 +28,7 @@ from engine.datasets import EMOTIONS, load_mapping
 from engine.datasets.images import PhotoFace
 from engine.model import EmotionModel
 from engine.preprocess import crop_face
+from engine.quantized import add_encoder_argument, encoder_kind_for
 from engine.settings_paths import datasets_dir
 from engine.states import PersonState, StateSettings
 from engine.sustained import StateHistory, SustainedRule
@@ -341,6 +342,7 @@ def markdown(rows: list[dict[str, float]], num_students: int, split: str = "test
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", type=Path, default=None)
+    add_encoder_argument(parser)
     parser.add_argument(
         "--resting", action="store_true", help="also 5 minutes of each student's resting face"
     )
@@ -351,7 +353,7 @@ def main(argv: list[str] | None = None) -> None:
         help="posed subjects to simulate: validation (to choose the rule), test (to report it)",
     )
     args = parser.parse_args(argv)
-    model = EmotionModel.load(args.model)
+    model = EmotionModel.load(args.model, encoder_kind_for(args.encoder))
     corpus = load_corpus(datasets_dir())
     for split in ("validation", "test") if args.split == "both" else (args.split,):
         clips = simulate(model, corpus, split=split)

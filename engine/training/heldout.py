@@ -19,6 +19,7 @@ from engine.datasets.images import PhotoFace, live_face
 from engine.evaluation import Evaluation, evaluate
 from engine.model import EmotionModel
 from engine.preprocess import crop_face
+from engine.quantized import add_encoder_argument, encoder_kind_for
 from engine.settings_paths import datasets_dir
 from engine.training.corpus import Corpus, load_corpus
 from engine.types import CLASSES, Box
@@ -177,13 +178,14 @@ def experiment_row(name: str, recipe: str, minutes: float, results: dict[str, ob
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", type=Path, required=True)
+    add_encoder_argument(parser)
     parser.add_argument("--name", default=None, help="row name (default: the run folder)")
     parser.add_argument(
         "--log", type=Path, default=None, help="append the row to this markdown file"
     )
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args(argv)
-    model = EmotionModel.load(args.model)
+    model = EmotionModel.load(args.model, encoder_kind_for(args.encoder))
     mapping = load_mapping()
     corpus = load_corpus(datasets_dir())
     results = heldout_scores(model, corpus, mapping)

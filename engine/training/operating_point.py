@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.model import EmotionModel
+from engine.quantized import add_encoder_argument, encoder_kind_for
 from engine.settings_paths import datasets_dir
 from engine.sustained import SustainedRule
 from engine.training.alert_rule import (
@@ -246,10 +247,11 @@ def fine_figures(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", type=Path, default=None)
+    add_encoder_argument(parser)
     parser.add_argument("--split", choices=("validation", "test"), default="validation")
     parser.add_argument("--fine", action="store_true", help="also simulate the teacher's !fine")
     args = parser.parse_args(argv)
-    model = EmotionModel.load(args.model)
+    model = EmotionModel.load(args.model, encoder_kind_for(args.encoder))
     found = scenarios(model, load_corpus(datasets_dir()), args.split)
     print(markdown(table(found), found, args.split), flush=True)
     if args.fine:

@@ -103,6 +103,7 @@ def heldout_report(
     report_path = write_report(evaluations, output, model_path, history)
     public_test = corpus.test["PublicTest (FER labels)"].dataset
     figures: dict[str, object] = {
+        "encoder": model.encoder_kind,
         "sets": {e.dataset: set_figures(e) for e in evaluations},
         "framing_stability": round(stability, 4),
         "live_window_stability": round(window_stability, 4),
