@@ -197,7 +197,11 @@ def serve_and_measure(
             time.sleep(1)
         time.sleep(args.warmup)
         m0, f0, t0 = metrics(port), tree_figures(root), time.monotonic()
-        profiles = _start_profiles(root, args.window, work) if args.profile else []
+        profiles = (
+            procstat.start_profiles(root, args.window, work, REPO / ".venv/bin/py-spy")
+            if args.profile
+            else []
+        )
         soak = _soak(port, root, count, args.soak_s) if args.soak_s else None
         time.sleep(max(0.0, t0 + args.window - time.monotonic()))
         m1, f1, t1 = metrics(port), tree_figures(root), time.monotonic()
@@ -217,7 +221,7 @@ def serve_and_measure(
             "worker_restarts": m1.get("classpulse_media_worker_restarts_total", 0),
         }
         if profiles:
-            result["profile"] = _finish_profiles(profiles)
+            result["profile"] = procstat.finish_profiles(profiles)
         if soak is not None:
             result["soak"] = soak
         return result
@@ -262,32 +266,6 @@ def _soak(port: int, root: int, count: int, seconds: float, every_s: float = 30.
         "rss_per_student_mb": round(series[-1]["rss_mb"] / count, 1) if series else None,
         "fps_min": round(min(p["fps"] for p in series), 2) if series else None,
     }
-
-
-def _start_profiles(
-    root: int, seconds: float, work: Path
-) -> list[tuple[str, Path, subprocess.Popen[bytes]]]:
-    started = []
-    for pid in procstat.descendants(root):
-        kind = procstat.role(pid, root)
-        if kind == "other":
-            continue
-        out = work / f"profile-{kind}-{pid}.txt"
-        command = ["py-spy", "record", "--format", "raw", "--nonblocking", "--threads"]
-        command += ["-d", str(int(seconds)), "-r", "50", "-p", str(pid), "-o", str(out)]
-        py_spy = str(REPO / ".venv/bin/py-spy")
-        process = subprocess.Popen([py_spy, *command[1:]], stdout=subprocess.DEVNULL)
-        started.append((f"{kind} {pid}", out, process))
-    return started
-
-
-def _finish_profiles(profiles: list[tuple[str, Path, subprocess.Popen[bytes]]]) -> dict:
-    summary = {}
-    for name, out, process in profiles:
-        process.wait(60)
-        if out.exists():
-            summary[name] = procstat.summarize_collapsed(out)
-    return summary
 
 
 def measure(

@@ -4,6 +4,7 @@ summary of py-spy's collapsed stacks."""
 from __future__ import annotations
 
 import os
+import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -97,3 +98,30 @@ def summarize_collapsed(path: Path, top: int = 12) -> dict[str, list[tuple[str, 
         "self": [(f, round(100 * n / num_samples, 1)) for f, n in leaf.most_common(top)],
         "total": [(f, round(100 * n / num_samples, 1)) for f, n in inclusive.most_common(top)],
     }
+
+
+def start_profiles(
+    root: int, seconds: float, work: Path, py_spy: Path
+) -> list[tuple[str, Path, subprocess.Popen[bytes]]]:
+    """``py-spy record`` (50 Hz, every thread, raw collapsed stacks into ``work``) of each of the
+    server's processes for ``seconds``; ``finish_profiles`` waits for them and summarises."""
+    started = []
+    for pid in descendants(root):
+        kind = role(pid, root)
+        if kind == "other":
+            continue
+        out = work / f"profile-{kind}-{pid}.txt"
+        command = [str(py_spy), "record", "--format", "raw", "--nonblocking", "--threads"]
+        command += ["-d", str(int(seconds)), "-r", "50", "-p", str(pid), "-o", str(out)]
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        started.append((f"{kind} {pid}", out, process))
+    return started
+
+
+def finish_profiles(profiles: list[tuple[str, Path, subprocess.Popen[bytes]]]) -> dict:
+    summary = {}
+    for name, out, process in profiles:
+        process.wait(60)
+        if out.exists():
+            summary[name] = summarize_collapsed(out)
+    return summary

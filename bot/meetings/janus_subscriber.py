@@ -18,7 +18,7 @@ from typing import Any
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from bot.meetings import decoded_frames
+from bot.meetings import decoded_frames, keyframes
 from bot.meetings.aiortc_compat import (
     decline_abs_send_time,
     enlarge_receive_buffers,
@@ -183,6 +183,7 @@ class VideoRoomSubscriber:
         assert self.handle is not None
         if self.pc is None:
             decoded_frames.install()  # decoded frames reach the frame sources without a loop wake-up
+            keyframes.install()  # after a lost frame, wait for a keyframe: no broken pictures
             self.pc = RTCPeerConnection()
             self.pc.on("connectionstatechange", self._on_connection_state)
         self.num_offers += 1

@@ -1,4 +1,4 @@
-"""Landmark face stage: BlazeFace + face mesh + eyelid model (OpenCV dnn), head pose, eyes,
+"""Landmark face stage: BlazeFace + face mesh + eyelid model (LiteRT), head pose, eyes,
 aligned crops."""
 
 from engine.landmarks.geometry import LandmarkSettings, head_pose, lid_openness
