@@ -95,8 +95,20 @@ def native_stderr_filtered(
     """Within the block, lines written to fd 2 for which ``is_noise`` holds are dropped.
 
     Default: ``is_start_up_noise`` for this machine. Keep the block short (imports, device
-    probing): everything written to stderr meanwhile passes through one thread.
+    probing): everything written to stderr meanwhile passes through one thread. File descriptor
+    2 belongs to the whole process, so blocks in different threads take turns (a second thread
+    waits); a block nested in the same thread is fine.
     """
+    with _FD2_LOCK:
+        yield from _filtered(is_noise, drain_timeout_s)
+
+
+#: Serialises redirections of fd 2: two threads swapping it at once would each restore the
+#: other's pipe, leaving stderr on a pipe nobody reads.
+_FD2_LOCK = threading.RLock()
+
+
+def _filtered(is_noise: Callable[[str], bool] | None, drain_timeout_s: float) -> Iterator[None]:
     if is_noise is None:
         gpu_driver = nvidia_driver_loaded()
 

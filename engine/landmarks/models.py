@@ -177,6 +177,21 @@ def _rgb_input(gray: np.ndarray, scale: float, shift: float) -> np.ndarray:
     return np.repeat(x[None, :, :, None], 3, axis=3)
 
 
+_first_delegate = threading.Lock()
+_delegate_made = False
+
+
+def _quiet_first_delegate(path: Path) -> None:
+    """LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." once per process,
+    when its first interpreter is made: make that one with the line filtered out of stderr."""
+    global _delegate_made
+    with _first_delegate:
+        if not _delegate_made:
+            with native_stderr_filtered():
+                _Net(path)
+            _delegate_made = True
+
+
 class LandmarkNets:
     """The three networks, loaded once per process; thread-safe (each thread reads its own copy,
     as an interpreter keeps per-call state)."""
@@ -189,9 +204,8 @@ class LandmarkNets:
     def _nets(self) -> tuple[_Net, _Net, _Net]:
         nets = getattr(self._local, "nets", None)
         if nets is None:
-            with native_stderr_filtered():  # LiteRT's one "Created … delegate" info line
-                detector, mesh, eye = (_Net(path) for path in self._paths)
-            nets = (detector, mesh, eye)
+            _quiet_first_delegate(self._paths[0])
+            nets = tuple(_Net(path) for path in self._paths)
             self._local.nets = nets
         return nets
 

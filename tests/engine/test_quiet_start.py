@@ -110,3 +110,28 @@ def test_import_tensorflow_keeps_what_is_not_chatter(tmp_path: Path) -> None:
     assert "UserWarning: a python warning" in done.stderr
     assert KEPT[2].split("] ")[1] in done.stderr
     assert "no newline at the endafter" in done.stderr
+
+
+def test_threads_filtering_at_once_leave_stderr_where_it_was(tmp_path: Path) -> None:
+    """fd 2 belongs to the process: threads that filter it at the same time (each media thread
+    loads its face networks) must take turns, or stderr ends on a pipe nobody reads."""
+    done = run(
+        "import os, sys, threading, time\n"
+        "from engine.quiet_start import native_stderr_filtered\n"
+        "before = os.fstat(2)\n"
+        "def work():\n"
+        "    for _ in range(20):\n"
+        "        with native_stderr_filtered():\n"
+        "            os.write(2, b'I0000 00:00:1.0 1 x.cc:1] noise\\n')\n"
+        "            time.sleep(0.002)\n"
+        "threads = [threading.Thread(target=work) for _ in range(8)]\n"
+        "[t.start() for t in threads]\n"
+        "[t.join() for t in threads]\n"
+        "after = os.fstat(2)\n"
+        "print((before.st_dev, before.st_ino) == (after.st_dev, after.st_ino))\n"
+        "os.write(2, b'still heard\\n')\n",
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
+    assert "still heard" in done.stderr and "noise" not in done.stderr
