@@ -61,11 +61,12 @@ class DetectorSettings:
       samples at 1 Hz and its attention windows last 30–60 s, so a reading a second is what it
       uses; PERCLOS from readings at 1 Hz is unbiased (each reading is a random instant of its
       second), only noisier than at 5 Hz. Crops in between carry the last reading.
-    - ``eyelid_interval_s=2.0`` (hybrid): the eyelid model (3.2–3.7 ms an eye, as much as the
-      mesh) reads a followed face's eyes at most every 2 s; the mesh reads in between keep the
-      last openness. Measured on one face at 5 fps: the stage costs 1.08 ms a frame without the
-      eyelid model and 1.86–1.96 ms with it at every mesh read; eyes-closed alerts need 30 s of
-      closure, so a reading ≤ 2 s old loses nothing the teacher is told.
+    - ``eyelid_interval_s=2.0`` (hybrid): the eyelid model (~1.1 ms an eye in LiteRT, about what
+      the mesh costs; 3.2–3.7 ms in OpenCV's dnn, where this was set) reads a followed face's eyes
+      at most every 2 s; the mesh reads in between keep the last openness. Measured with OpenCV's
+      dnn on one face at 5 fps: the stage cost 1.08 ms a frame without the eyelid model and
+      1.86–1.96 ms with it at every mesh read; eyes-closed alerts need 30 s of closure, so a
+      reading ≤ 2 s old loses nothing the teacher is told.
     - ``aligned_crop=False`` (hybrid): ``True`` gives eye-aligned crops (the last mesh read's roll
       and scale moved with the template) instead of the Haar framing; the shipped model was
       trained and evaluated on the Haar framing, so this waits for a re-evaluation.
