@@ -23,6 +23,7 @@ from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import SessionDescription
 
+from bot.meetings import keyframes
 from bot.room.ice import host_addresses
 from bot.room.messages import (
     CLOSE_BAD_MESSAGE,
@@ -179,6 +180,7 @@ class Peer:
                 f"offer: expected at most 1 sendonly and {self.num_tiles} recvonly video m-lines, "
                 f"received {' '.join(directions)[:60]}",
             )
+        keyframes.install()  # a browser's lost frame: wait for its keyframe, decode nothing broken
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.pc = pc
         pc.on("track", self._on_track)
