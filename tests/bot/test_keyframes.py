@@ -3,7 +3,6 @@ is given up on sooner than aiortc's 512 packets, and a picture-loss request goes
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,24 +13,17 @@ from aiortc.rtp import RtpPacket
 
 from bot.meetings import keyframes
 from bot.meetings.keyframes import PLI_EVERY, VIDEO_CAPACITY, KeyframeJitterBuffer, is_keyframe
-from tests.bot.harness.clips import encode_h264, encode_vp8
+from tests.bot.harness.clips import encode_h264, encode_vp8, gradients
 
 FPS = 15
 PACKETS_PER_FRAME = 3
-
-
-def _frames(count: int) -> Iterator[np.ndarray]:
-    for index in range(count):
-        frame = np.zeros((72, 128, 3), np.uint8)
-        frame[:, :, 1] = (np.arange(128) * 2 + index * 8) % 256
-        yield frame
 
 
 @pytest.fixture(scope="module")
 def vp8(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, ...]:
     """45 frames (3 s), a keyframe each second: frames 0, 15 and 30."""
     path: Path = tmp_path_factory.mktemp("vp8") / "clip.ivf"
-    return encode_vp8(_frames(45), path, fps=FPS).packets
+    return encode_vp8(gradients(45), path, fps=FPS).packets
 
 
 def _rtp(frames: tuple[bytes, ...]) -> list[RtpPacket]:
@@ -65,7 +57,7 @@ def _feed(buffer: JitterBuffer, packets: list[RtpPacket]) -> tuple[list[int], in
 
 def test_keyframes_are_told_from_other_frames(vp8: tuple[bytes, ...], tmp_path: Path) -> None:
     assert [index for index, data in enumerate(vp8) if is_keyframe(data)] == [0, 15, 30]
-    h264 = encode_h264(_frames(30), tmp_path / "clip.h264", fps=FPS).packets
+    h264 = encode_h264(gradients(30), tmp_path / "clip.h264", fps=FPS).packets
     assert [index for index, data in enumerate(h264) if is_keyframe(data)] == [0, 15]
     rng = np.random.default_rng(0)
     noise = [rng.integers(0, 256, 200, np.uint8).tobytes() for _ in range(200)]

@@ -83,6 +83,16 @@ def render_frames(
         yield frame
 
 
+def gradients(count: int, size: tuple[int, int] = (72, 128)) -> Iterator[np.ndarray]:
+    """``count`` small RGB frames of a red gradient that slides a little each frame: cheap to
+    encode, and every frame differs from the last (real inter frames)."""
+    height, width = size
+    for index in range(count):
+        frame = np.zeros((height, width, 3), np.uint8)
+        frame[:, :, 0] = (np.arange(width) * 2 + index * 8) % 256
+        yield frame
+
+
 def encode_vp8(
     frames: Iterator[np.ndarray], path: Path, *, fps: int = FPS, bitrate: int = 400_000
 ) -> EncodedClip:
