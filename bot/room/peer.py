@@ -23,7 +23,7 @@ from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import SessionDescription
 
-from bot.meetings import keyframes
+from bot.meetings import decoded_frames, keyframes
 from bot.room.ice import host_addresses
 from bot.room.messages import (
     CLOSE_BAD_MESSAGE,
@@ -181,6 +181,7 @@ class Peer:
                 f"received {' '.join(directions)[:60]}",
             )
         keyframes.install()  # a browser's lost frame: wait for its keyframe, decode nothing broken
+        decoded_frames.install()  # FFmpeg's one-thread decoders, frames handed over as the bot's are
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.pc = pc
         pc.on("track", self._on_track)

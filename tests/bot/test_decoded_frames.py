@@ -15,9 +15,15 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpreceiver import RemoteStreamTrack
 
 from bot.meetings import decoded_frames
-from bot.meetings.decoded_frames import NewestFrame, decoder_worker, register
+from bot.meetings.decoded_frames import (
+    NewestFrame,
+    VideoDecoder,
+    decoder_worker,
+    make_decoder,
+    register,
+)
 from bot.meetings.frames import FrameSource, FrameSourceClosedError
-from tests.bot.harness.clips import encode_vp8, gradients
+from tests.bot.harness.clips import encode_h264, encode_vp8, gradients
 
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
 NUM_FRAMES = 30
@@ -167,3 +173,33 @@ async def test_a_new_reader_of_the_same_track_keeps_its_registration(
     await _decode_in_thread(packets[:5], track._queue)
     assert new.num_received == 5 and old.num_received == 0
     await new.aclose()
+
+
+@pytest.mark.parametrize("codec", ["vp8", "h264"])
+def test_ffmpegs_decoders_give_the_same_pictures_as_aiortcs(codec: str, tmp_path: Path) -> None:
+    """The decoder thread's one-thread FFmpeg decoders are a drop-in for aiortc's: every frame's
+    Y, U and V planes are identical (VP8 and H.264 decoding is bit-exact)."""
+    from aiortc.codecs import get_decoder
+
+    if codec == "vp8":
+        parameters, clip = VP8, encode_vp8(gradients(NUM_FRAMES), tmp_path / "c.ivf", fps=15)
+    else:
+        parameters = RTCRtpCodecParameters(mimeType="video/H264", clockRate=90000, payloadType=102)
+        clip = encode_h264(gradients(NUM_FRAMES), tmp_path / "c.h264", fps=15)
+    ours, theirs = make_decoder(parameters), get_decoder(parameters)
+    assert isinstance(ours, VideoDecoder) and ours.codec.thread_count == 1
+    num_compared = 0
+    for index, data in enumerate(clip.packets):
+        frame = JitterFrame(data, index * 6000)
+        for mine, reference in zip(ours.decode(frame), theirs.decode(frame), strict=True):
+            assert (mine.width, mine.height, mine.format.name) == (128, 72, "yuv420p")
+            assert mine.pts == reference.pts
+            # yuv420p → one (H × 3/2, W) array: the Y plane, then U and V
+            assert mine.to_ndarray().tobytes() == reference.to_ndarray().tobytes()
+            num_compared += 1
+    assert num_compared >= NUM_FRAMES - 2  # H.264 may hold the last frames back (no flush)
+
+
+def test_other_media_keep_aiortcs_decoders() -> None:
+    opus = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, payloadType=111)
+    assert not isinstance(make_decoder(opus), VideoDecoder)
