@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.preprocess import check_faces, preprocess_faces
+from engine.preprocess import check_faces
 from engine.quantized import check_encoder_kind, live_encoder_kind
 from engine.quiet_start import native_stderr_filtered
 
@@ -171,7 +171,7 @@ class InferenceRuntime:
     def _vectors(self, crops: np.ndarray) -> np.ndarray:
         out = []
         for start in range(0, len(crops), self.settings.max_batch):
-            x = preprocess_faces(crops[start : start + self.settings.max_batch])
+            x = self.model.preprocess(crops[start : start + self.settings.max_batch])
             embeddings = self.model.encode(x)
             out.append(
                 self.window_head.project(embeddings) if self.window_head is not None else embeddings

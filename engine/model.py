@@ -142,8 +142,12 @@ class EmotionModel:
         sequence_length: int = SEQUENCE_LENGTH,
         encoder_kind: str = "float",
         num_threads: int | None = None,
+        *,
+        equalize: bool = False,
     ) -> None:
         self.network = network
+        #: CLAHE before standardising (``engine.preprocess``): what the model was trained with.
+        self.equalize = equalize
         self.encoder: keras.Model = network.get_layer("per_frame_cnn").layer
         self.head: keras.Model = network.get_layer("sequence_head")
         self.sequence_length = sequence_length
@@ -183,18 +187,33 @@ class EmotionModel:
         network = keras.saving.load_model(path, compile=False)
         metadata = _read_metadata(path)
         length = int(metadata.get("sequence_length", SEQUENCE_LENGTH))
-        return cls(network, length, encoder_kind, num_threads)
+        equalize = metadata.get("equalize", False)
+        if not isinstance(equalize, bool):
+            raise ValueError(
+                f"Expected `equalize` true or false in {path.with_suffix('.json')}. "
+                f"Received: {equalize!r}"
+            )
+        return cls(network, length, encoder_kind, num_threads, equalize=equalize)
 
     def save(self, path: str | Path, **metadata: Any) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.network.save(path)
-        info = {"classes": list(self.classes), "sequence_length": self.sequence_length, **metadata}
+        info = {
+            "classes": list(self.classes),
+            "sequence_length": self.sequence_length,
+            "equalize": self.equalize,
+            **metadata,
+        }
         path.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
 
     @property
     def num_parameters(self) -> int:
         return int(self.network.count_params())
+
+    def preprocess(self, faces: np.ndarray) -> np.ndarray:
+        """uint8 (..., 48, 48) faces → this model's input (``preprocess_faces`` as it was trained)."""
+        return preprocess_faces(faces, equalize=self.equalize)
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         """float32 (N, 48, 48, 1) preprocessed faces → (N, embedding_dim), one encoder call."""
@@ -205,7 +224,7 @@ class EmotionModel:
         check_faces(faces, ndim=3)
         out = np.empty((len(faces), self.embedding_dim), np.float32)
         for part in _chunks(len(faces)):
-            out[part] = self.encode(preprocess_faces(faces[part]))
+            out[part] = self.encode(self.preprocess(faces[part]))
         return out
 
     def predict_embeddings(self, embeddings: np.ndarray) -> np.ndarray:

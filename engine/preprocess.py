@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 
@@ -33,18 +35,43 @@ def check_faces(faces: np.ndarray, *, ndim: int, name: str = "faces") -> None:
         )
 
 
-def preprocess_faces(faces: np.ndarray) -> np.ndarray:
+#: CLAHE of the ``equalize`` lever: 2×2 tiles (half a face each: a face lit from one side is the
+#: webcam case), contrast limit 8. On 40 JAFFE faces at 48 px with the left half darkened to 30 %,
+#: the halves' contrast ratio goes 0.30 → 0.76 while an evenly lit face stays close to itself
+#: (pixel correlation 0.95); OpenCV's usual limit 2 does little at this size (0.49), 4×4 tiles
+#: with limit 8 more (0.80) but change even faces more (0.89).
+CLAHE_CLIP_LIMIT = 8.0
+CLAHE_TILES = (2, 2)
+_local = threading.local()  # OpenCV's CLAHE object keeps state: one per thread
+
+
+def equalize_faces(faces: np.ndarray) -> np.ndarray:
+    """uint8 ``(..., 48, 48)`` → the same faces after CLAHE (local histogram equalisation)."""
+    clahe = getattr(_local, "clahe", None)
+    if clahe is None:
+        clahe = _local.clahe = cv2.createCLAHE(CLAHE_CLIP_LIMIT, CLAHE_TILES)
+    flat = np.ascontiguousarray(faces).reshape(-1, FACE_SIZE, FACE_SIZE)
+    out = np.empty_like(flat)
+    for index, face in enumerate(flat):
+        out[index] = clahe.apply(face)
+    return out.reshape(faces.shape)
+
+
+def preprocess_faces(faces: np.ndarray, *, equalize: bool = False) -> np.ndarray:
     """uint8 ``(..., 48, 48)`` gray faces → float32 ``(..., 48, 48, 1)`` model input.
 
     Each face is standardised on its own (zero mean, unit variance). This removes the global
     brightness and contrast of a webcam, which differ far more between classrooms than between
-    FER2013 and JAFFE, and is what lets one model work across datasets.
+    FER2013 and JAFFE, and is what lets one model work across datasets. ``equalize``: CLAHE first
+    (the recipe's ``equalize`` lever; a model trained with it records it and applies it itself).
     """
     if faces.dtype != np.uint8 or faces.shape[-2:] != (FACE_SIZE, FACE_SIZE):
         raise ValueError(
             "Expected uint8 faces of shape (..., 48, 48). "
             f"Received: dtype={faces.dtype}, shape={faces.shape}"
         )
+    if equalize:
+        faces = equalize_faces(faces)
     x = faces.astype(np.float32)
     mean = x.mean(axis=(-2, -1), keepdims=True)
     std = x.std(axis=(-2, -1), keepdims=True)

@@ -61,6 +61,9 @@ class Recipe:
     #: Stage 2: share of the stage-1 classifier's states in the head's targets (the shipped model:
     #: 0.5; without it the head overfits the frozen CNN's embeddings of its own training faces).
     head_teacher_weight: float = 0.5
+    #: CLAHE in the one preprocessing function (``engine.preprocess.equalize_faces``), after the
+    #: augmentation as a live crop gets it; the model records it and applies it when it reads.
+    equalize: bool = False
     epochs: int = 40
     patience: int = 6
     batch_size: int = 64
@@ -94,14 +97,15 @@ class StillBatches(keras.utils.PyDataset):
         faces = self.train.faces[rows]
         if self.recipe.augment:
             faces = augment_faces(faces, self.rng)
-        return preprocess_faces(faces), self.targets[rows], self.weights[rows]
+        x = preprocess_faces(faces, equalize=self.recipe.equalize)
+        return x, self.targets[rows], self.weights[rows]
 
 
 def teacher_targets(train: FaceDataset, recipe: Recipe) -> np.ndarray:
     """The stage-1 targets: the labels, blended with the teachers' mean probabilities."""
     if not recipe.distill_from:
         return train.labels
-    inputs = preprocess_faces(train.faces)
+    inputs = preprocess_faces(train.faces, equalize=recipe.equalize)
     taught = []
     for folder in recipe.distill_from.split(","):
         teacher = keras.saving.load_model(Path(folder) / "stills_best.keras", compile=False)
@@ -139,9 +143,11 @@ def selection_score(
 class SelectionScore(keras.callbacks.Callback):
     """Adds ``val_macro_f1`` (the selection score) and each group's macro-F1 to the epoch logs."""
 
-    def __init__(self, groups: dict[str, FaceDataset], mapping: dict[str, str]) -> None:
+    def __init__(
+        self, groups: dict[str, FaceDataset], mapping: dict[str, str], *, equalize: bool = False
+    ) -> None:
         super().__init__()
-        self.inputs = {k: preprocess_faces(d.faces) for k, d in groups.items()}
+        self.inputs = {k: preprocess_faces(d.faces, equalize=equalize) for k, d in groups.items()}
         self.truths = {k: true_states(d, mapping) for k, d in groups.items()}
         self.matrix = state_matrix(next(iter(groups.values())).label_names, mapping)
 
@@ -198,7 +204,7 @@ def train_encoder(
         StillBatches(train, teacher_targets(train, recipe), recipe, weights),
         epochs=recipe.epochs,
         callbacks=[
-            SelectionScore(validation_groups(corpus), mapping),
+            SelectionScore(validation_groups(corpus), mapping, equalize=recipe.equalize),
             *schedule_callbacks(recipe),
             *standard_callbacks(
                 run_dir,
@@ -306,13 +312,14 @@ def train_recipe(
             teacher=still_teacher(run_dir, recipe),
             teacher_weight=recipe.head_teacher_weight,
             verbose=2,
+            equalize=recipe.equalize,
         )
         head.save(head_path)
         timing["sequences_seconds"] = (
             timing.get("sequences_seconds", 0) + time.monotonic() - started
         )
         timing_path.write_text(json.dumps(timing))
-    model = EmotionModel(build_cnn_lstm(encoder, head))
+    model = EmotionModel(build_cnn_lstm(encoder, head), equalize=recipe.equalize)
     offset, before, after = np.zeros(3, np.float32), math.nan, math.nan
     if recipe.calibrate:
         offset, before, after = choose_prior_correction(model, groups, mapping)

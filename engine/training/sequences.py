@@ -25,7 +25,12 @@ from engine.training.stills import state_balancing_weights
 
 
 def embed_variants(
-    encoder: keras.Model, faces: np.ndarray, num_variants: int, seed: int = 0
+    encoder: keras.Model,
+    faces: np.ndarray,
+    num_variants: int,
+    seed: int = 0,
+    *,
+    equalize: bool = False,
 ) -> np.ndarray:
     """float16 (N, num_variants, D): variant 0 is the face as it is, the others are jittered."""
     rng = np.random.default_rng(seed)
@@ -40,7 +45,7 @@ def embed_variants(
             if variant:
                 part = augment_faces(part, rng)
             out[start : start + batch, variant] = np.asarray(
-                encoder(preprocess_faces(part), training=False)
+                encoder(preprocess_faces(part, equalize=equalize), training=False)
             )
     return out
 
@@ -146,8 +151,10 @@ def train_sequences(
     teacher: keras.Model | None = None,
     teacher_weight: float = 0.0,
     verbose: int = 1,
+    equalize: bool = False,
 ) -> keras.Model:
-    """Train (or resume) stage 2 in ``run_dir``; returns the best LSTM head.
+    """Train (or resume) stage 2 in ``run_dir``; returns the best LSTM head. ``equalize``: the
+    faces are preprocessed with CLAHE, as stage 1's encoder learnt them.
 
     ``teacher``: the stage-1 still classifier; with ``teacher_weight`` > 0 its state
     probabilities on each training variant blend into the targets (the head learns to follow
@@ -158,8 +165,10 @@ def train_sequences(
         stored = np.load(cache)
         train_embeddings, val_embeddings = stored["train"], stored["validation"]
     else:
-        train_embeddings = embed_variants(encoder, train.faces, num_variants, seed=1)
-        val_embeddings = embed_variants(encoder, validation.faces, 1, seed=2)
+        train_embeddings = embed_variants(
+            encoder, train.faces, num_variants, seed=1, equalize=equalize
+        )
+        val_embeddings = embed_variants(encoder, validation.faces, 1, seed=2, equalize=equalize)
         np.savez(cache, train=train_embeddings, validation=val_embeddings)
     train_states = train.labels @ state_matrix(train.label_names, mapping)
     val_states = validation.labels @ state_matrix(validation.label_names, mapping)

@@ -101,6 +101,47 @@ def test_preprocessing_standardises_each_face() -> None:
     assert np.abs(preprocess_faces(np.zeros((1, 48, 48), np.uint8))).max() == 0  # black stays 0
 
 
+def test_equalize_brings_out_the_features_of_a_face_half_in_shadow() -> None:
+    """CLAHE (the ``equalize`` lever): standardising the whole face leaves a shadowed half flat;
+    equalising first gives both halves' features about the same contrast."""
+    rng = np.random.default_rng(4)
+    texture = rng.integers(60, 200, (1, 48, 48)).astype(np.float32)
+    face = texture.copy()
+    face[0, :, :24] = 10 + 0.15 * texture[0, :, :24]  # the left half in shadow
+    face_u8 = face.astype(np.uint8)
+
+    def halves_contrast(x: np.ndarray) -> float:
+        return float(x[0, :, :24].std() / x[0, :, 24:].std())
+
+    plain = preprocess_faces(face_u8)[..., 0]
+    equalized = preprocess_faces(face_u8, equalize=True)[..., 0]
+    assert halves_contrast(plain) < 0.25
+    assert halves_contrast(equalized) > 0.6
+    assert equalized.shape == (1, 48, 48) and equalized.dtype == np.float32
+    np.testing.assert_allclose(equalized.mean(), 0.0, atol=1e-5)  # still standardised
+
+
+def test_a_model_trained_with_equalize_applies_it_when_it_reads(
+    random_model: EmotionModel, tmp_path: Path
+) -> None:
+    """The flag travels in the model's sidecar: loading it reads faces as training saw them."""
+    equalizing = EmotionModel(random_model.network, equalize=True)
+    equalizing.save(tmp_path / "eq.keras")
+    loaded = EmotionModel.load(tmp_path / "eq.keras")
+    assert loaded.equalize and not random_model.equalize
+    faces = np.random.default_rng(5).integers(40, 90, (3, 48, 48), dtype=np.uint8)
+    np.testing.assert_allclose(
+        loaded.embed_faces(faces),
+        random_model.encode(preprocess_faces(faces, equalize=True)),
+        atol=1e-5,
+    )
+    assert not np.allclose(loaded.embed_faces(faces), random_model.embed_faces(faces), atol=1e-3)
+    sidecar = tmp_path / "eq.json"
+    sidecar.write_text(sidecar.read_text().replace('"equalize": true', '"equalize": "yes"'))
+    with pytest.raises(ValueError, match=r"Expected `equalize` true or false .* Received: 'yes'"):
+        EmotionModel.load(tmp_path / "eq.keras")
+
+
 def test_crop_face_clamps_to_the_frame() -> None:
     frame = np.zeros((100, 200), np.uint8)
     frame[10:60, 150:200] = 255
