@@ -29,9 +29,10 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
 import av
+from av.video.codeccontext import VideoCodecContext
 
 logger = logging.getLogger(__name__)
 
@@ -147,10 +148,10 @@ class VideoDecoder:
     thread it runs in is already one per video; a pool per video only adds hand-offs)."""
 
     def __init__(self, ffmpeg_name: str) -> None:
-        self.codec = av.CodecContext.create(ffmpeg_name, "r")
+        self.codec = cast(VideoCodecContext, av.CodecContext.create(ffmpeg_name, "r"))
         self.codec.thread_count = 1
 
-    def decode(self, encoded_frame: Any) -> list[Any]:
+    def decode(self, encoded_frame: Any) -> list[av.VideoFrame]:
         """An aiortc ``JitterFrame`` (``data``, ``timestamp``) → the frames it completes."""
         packet = av.Packet(encoded_frame.data)
         packet.pts = encoded_frame.timestamp

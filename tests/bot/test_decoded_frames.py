@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import av
 import pytest
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
@@ -192,6 +193,7 @@ def test_ffmpegs_decoders_give_the_same_pictures_as_aiortcs(codec: str, tmp_path
     for index, data in enumerate(clip.packets):
         frame = JitterFrame(data, index * 6000)
         for mine, reference in zip(ours.decode(frame), theirs.decode(frame), strict=True):
+            assert isinstance(reference, av.VideoFrame)
             assert (mine.width, mine.height, mine.format.name) == (128, 72, "yuv420p")
             assert mine.pts == reference.pts
             # yuv420p → one (H × 3/2, W) array: the Y plane, then U and V
