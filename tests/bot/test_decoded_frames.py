@@ -205,3 +205,28 @@ def test_ffmpegs_decoders_give_the_same_pictures_as_aiortcs(codec: str, tmp_path
 def test_other_media_keep_aiortcs_decoders() -> None:
     opus = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, payloadType=111)
     assert not isinstance(make_decoder(opus), VideoDecoder)
+
+
+async def test_the_receivers_put_decodes_on_the_loop_without_a_thread(
+    packets: tuple[bytes, ...],
+) -> None:
+    """After the decoder thread function has switched the receiver's queue, each ``put`` from
+    the event loop (where aiortc's receiver calls it) decodes there and then; what was queued
+    before the switch is decoded first; ``None`` ends the track at once."""
+    loop = asyncio.get_running_loop()
+    input_q: queue.Queue[Any] = queue.Queue()
+    output_q: asyncio.Queue[Any] = asyncio.Queue()
+    slot = NewestFrame(loop)
+    register(output_q, slot)
+    input_q.put((VP8, JitterFrame(packets[0], 0)))  # queued before the switch
+    threads_before = threading.active_count()
+    decoder_worker(loop, input_q, output_q, threading.Event())  # returns at once
+    assert threading.active_count() == threads_before
+    input_q.put((VP8, JitterFrame(packets[1], 6000)))
+    assert slot.count == 2 and input_q.empty()  # both decoded, the queued one first
+    latest = slot.latest
+    assert latest is not None and latest.index == 2 and latest.image.pts == 6000
+    input_q.put(None)
+    assert output_q.get_nowait() is None
+    await asyncio.sleep(0)  # the scheduled drain finds nothing left
+    assert slot.count == 2
