@@ -147,8 +147,8 @@ _VIDEO_TIME_BASE = Fraction(1, 90_000)
 
 
 class VideoDecoder:
-    """One received video's decoder: FFmpeg's ``vp8`` or ``h264`` on one thread (the decoder
-    thread it runs in is already one per video; a pool per video only adds hand-offs)."""
+    """One received video's decoder: FFmpeg's ``vp8`` or ``h264`` on one thread (a pool per
+    video only adds hand-offs between threads for frames this small)."""
 
     def __init__(self, ffmpeg_name: str) -> None:
         self.codec = cast(VideoCodecContext, av.CodecContext.create(ffmpeg_name, "r"))
@@ -197,6 +197,9 @@ class _Decoding:
         self._codec_name: str | None = None
         self._decoder: Any = None
         self._failures, self._decoded = 0, False
+        #: Whether ``waiting`` may still hold what the receiver queued before ``put`` was swapped;
+        #: nothing reaches it afterwards, so one drain empties it for good.
+        self._queued = True
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         """The receiver's ``put``: ``(codec, encoded_frame)``, or ``None`` when it stops."""
@@ -209,10 +212,11 @@ class _Decoding:
             self._drain()
 
     def _drain(self) -> None:
-        while True:
+        while self._queued:
             try:
                 task = self.waiting.get_nowait()
             except queue.Empty:
+                self._queued = False
                 return
             self._handle(task)
 

@@ -181,7 +181,7 @@ class Peer:
                 f"received {' '.join(directions)[:60]}",
             )
         keyframes.install()  # a browser's lost frame: wait for its keyframe, decode nothing broken
-        decoded_frames.install()  # FFmpeg's one-thread decoders, frames handed over as the bot's are
+        decoded_frames.install()  # cameras decoded on the loop by FFmpeg, as the bot's are
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.pc = pc
         pc.on("track", self._on_track)
