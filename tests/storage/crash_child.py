@@ -8,6 +8,7 @@ count of committed rows grows, and ``begin`` / ``commit`` around each transactio
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import Any
 
@@ -21,6 +22,17 @@ MEETING = "crash-meeting"
 T0 = 1_750_000_000.0
 ALERT_EVERY = 50
 
+_say_lock = threading.Lock()
+
+
+def _say(line: str) -> None:
+    """Prints one whole line. The writer thread (begin/commit) and the main thread (written N)
+    both report; ``print`` writes the text and its newline separately, so unguarded lines from the
+    two threads can interleave into ``written 2000begin``."""
+    with _say_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
 
 def main(url: str) -> None:
     engine = create_engine_for(url, writes=True)
@@ -31,8 +43,8 @@ def main(url: str) -> None:
         time.sleep(0.01)
 
     # Tell the parent where transactions start and end, so it can kill inside one.
-    event.listen(engine, "begin", lambda _connection: print("begin", flush=True))
-    event.listen(engine, "commit", lambda _connection: print("commit", flush=True))
+    event.listen(engine, "begin", lambda _connection: _say("begin"))
+    event.listen(engine, "commit", lambda _connection: _say("commit"))
 
     writer = Writer(engine, max_batch_rows=500, max_delay_s=0.05).start()
     writer.submit(MeetingOpened(MEETING, "builtin", "room", T0))
@@ -43,7 +55,7 @@ def main(url: str) -> None:
         stats = writer.stats()
         if stats.written != last:
             last = stats.written
-            print(f"written {last}", flush=True)
+            _say(f"written {last}")
         if stats.pending > 3000:
             time.sleep(0.01)
             continue
