@@ -5,7 +5,8 @@ publishing a pre-encoded 640×360 15 fps VP8 clip of a JAFFE face (no encoder co
 ``benchmarks/janus_bot.py``); then, in the same run:
 
 1. **decode only**: a plain subscriber process (the bot's Janus connector, no analysis) receives
-   and decodes every student for the window — the floor any analysing bot pays;
+   and decodes every student for the window — the floor any analysing bot pays; run before and
+   after the product's phase, the ratio taken against their mean;
 2. **the product**: ``classpulse serve`` started, the bot invited with ``POST /api/bots``; after
    the warm-up, over the window: analysed fps per student (``/metrics``
    ``classpulse_video_frames_analysed_total``), p95 frame-to-state lag (decoder output →
@@ -29,12 +30,10 @@ Usage (from the repo root; one heavy benchmark at a time)::
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import os
 import re
-import resource
 import signal
 import subprocess
 import sys
@@ -44,6 +43,7 @@ import urllib.request
 from pathlib import Path
 
 from benchmarks import procstat
+from benchmarks.decode_only import decode_figures, decode_only
 from engine.settings_paths import datasets_dir
 from tests.bot.harness.clips import encode_vp8, jaffe_faces, render_frames
 from tests.bot.harness.janus_server import JanusServer, RoomConfig
@@ -100,57 +100,6 @@ def start_publishers(
     if b"ready" not in process.stdout.readline():
         raise RuntimeError("Expected the publishers to say 'ready'. Received: nothing")
     return process
-
-
-def decode_only(server: JanusServer, count: int, warmup_s: float, window_s: float) -> dict:
-    command = [sys.executable, "-m", "benchmarks.class_capacity", "decode", "--url"]
-    command += [server.meeting_url(), "--count", str(count)]
-    command += ["--warmup", str(warmup_s), "--window", str(window_s)]
-    done = subprocess.run(
-        server.netns.command(command), cwd=REPO, capture_output=True, check=True, timeout=300
-    )
-    result: dict = json.loads(done.stdout.decode().strip().splitlines()[-1])
-    return result
-
-
-async def _decode(url: str, count: int, warmup_s: float, window_s: float) -> dict:
-    """The decode-only subscriber: the bot's connector with its frame sources, nothing else."""
-    from bot.meetings import VideoTrackAdded, parse_meeting_url
-    from bot.meetings.frames import FrameSource
-    from bot.meetings.janus import JanusConnector
-
-    connector = JanusConnector(parse_meeting_url(url))
-    sources: list[FrameSource] = []
-
-    async def read() -> None:
-        async for event in connector.events():
-            if isinstance(event, VideoTrackAdded) and isinstance(event.source, FrameSource):
-                sources.append(event.source)
-
-    await connector.join()
-    reader = asyncio.create_task(read())
-    deadline = time.monotonic() + 90
-    while len(sources) < count or any(s.num_received == 0 for s in sources):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"Expected {count} videos. Received: {len(sources)}")
-        await asyncio.sleep(0.2)
-    await asyncio.sleep(warmup_s)
-    cpu0, frames0, t0 = _self_cpu_s(), sum(s.num_received for s in sources), time.monotonic()
-    await asyncio.sleep(window_s)
-    cpu1, frames1, t1 = _self_cpu_s(), sum(s.num_received for s in sources), time.monotonic()
-    rss = procstat.rss_mb(os.getpid())
-    await connector.leave()
-    reader.cancel()
-    return {
-        "decode_cpu_pct": round(100 * (cpu1 - cpu0) / (t1 - t0), 1),
-        "decode_fps_per_student": round((frames1 - frames0) / (t1 - t0) / count, 2),
-        "decode_rss_mb": round(rss),
-    }
-
-
-def _self_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def tree_figures(root: int) -> dict[str, tuple[float, float]]:
@@ -276,10 +225,13 @@ def measure(
     publishers = start_publishers(server, count, clip, run_s)
     try:
         result: dict = {"students": count, "media_workers": workers or "default"}
+        decodes = []
         if not args.skip_decode:
-            result.update(decode_only(server, count, min(args.warmup, 10), args.window))
+            decodes.append(decode_only(server, count, min(args.warmup, 10), args.window))
         result.update(serve_and_measure(server, count, workers, args, work))
-        if result.get("decode_cpu_pct"):
+        if not args.skip_decode:
+            decodes.append(decode_only(server, count, min(args.warmup, 10), args.window))
+            result.update(decode_figures(decodes))
             result["cpu_over_decode"] = round(result["cpu_pct"] / result["decode_cpu_pct"], 2)
         return result
     finally:
@@ -314,7 +266,8 @@ def table(rows: list[dict]) -> str:
         lines.append(
             f"| {r['students']} | {r['media_workers']} | {r['fps_per_student']} "
             f"| {r['lag_p95_s']} | {r['cpu_pct']} {r['cpu_pct_by_process']} "
-            f"| {r.get('decode_cpu_pct', '-')} | {r.get('cpu_over_decode', '-')} "
+            f"| {r.get('decode_cpu_pct', '-')} {r.get('decode_cpu_pct_runs', '')} "
+            f"| {r.get('cpu_over_decode', '-')} "
             f"| {r['rss_mb']} | {_GOAL_WORDS[meets_goal(r)]} |"
         )
     return "\n".join(lines)
@@ -322,12 +275,6 @@ def table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command")
-    decode = sub.add_parser("decode", help="internal: the decode-only subscriber")
-    decode.add_argument("--url", required=True)
-    decode.add_argument("--count", type=int, required=True)
-    decode.add_argument("--warmup", type=float, required=True)
-    decode.add_argument("--window", type=float, required=True)
     parser.add_argument("--students", default="8,16,32,48,60", help="comma-separated N list")
     parser.add_argument(
         "--media-workers", default="", help="comma-separated counts (default: the server's)"
@@ -345,10 +292,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("aiortc.rtcrtpreceiver").setLevel(logging.ERROR)
-    if args.command == "decode":
-        result = asyncio.run(_decode(args.url, args.count, args.warmup, args.window))
-        print(json.dumps(result), flush=True)
-        return 0
     if os.geteuid() != 0:
         print("needs root (network namespace)", file=sys.stderr)
         return 2

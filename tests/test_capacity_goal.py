@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from benchmarks.class_capacity import meets_goal, table
+from benchmarks.decode_only import decode_figures
 
 
 def row(fps: float, lag: float, ratio: float | None) -> dict:
@@ -29,3 +30,14 @@ def test_a_row_without_decode_only_is_not_called_a_pass() -> None:
         table([unmeasured]).splitlines()[-1].endswith("| fps and lag only (no decode-only run) |")
     )
     assert table([row(5.0, 0.4, 1.78)]).splitlines()[-1].endswith("| no |")
+
+
+def test_the_ratio_is_taken_against_both_decode_only_phases() -> None:
+    before = {"decode_cpu_pct": 60.7, "decode_fps_per_student": 15.0, "decode_rss_mb": 203}
+    after = {"decode_cpu_pct": 71.0, "decode_fps_per_student": 14.2, "decode_rss_mb": 210}
+    figures = decode_figures([before, after])
+    assert figures["decode_cpu_pct"] == 65.8
+    assert figures["decode_cpu_pct_runs"] == [60.7, 71.0]
+    # The worse phase speaks for the pair: a phase that fell behind is not hidden by the mean.
+    assert figures["decode_fps_per_student"] == 14.2
+    assert figures["decode_rss_mb"] == 210

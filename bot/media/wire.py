@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from bot.meetings.janus_videoroom import PublishedVideo
 from bot.meetings.remote_video import AnalysedFrame
+from engine.types import reduce_by_fields
 
 #: Refuse a frame longer than this: a corrupt length must not make the reader allocate gigabytes.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -100,6 +101,8 @@ class VideoDown:
 @dataclass(frozen=True, slots=True)
 class FacesFound:
     """One analysed frame of one feed: the faces in it and the persons lost by then."""
+
+    __reduce__ = reduce_by_fields
 
     link_id: int
     feed_id: int

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.meetings.frames import FrameSourceClosedError
-from engine.types import FaceCrop, PersonAbsent
+from engine.types import FaceCrop, PersonAbsent, reduce_by_fields
 
 #: ``control(label, fps)`` starts the worker's analysis; ``control(label, None)`` stops it.
 AnalysisControl = Callable[[str, float | None, str], None]
@@ -26,6 +26,8 @@ GapHandler = Callable[[float, float], None]
 @dataclass(frozen=True, slots=True)
 class AnalysedFrame:
     """The faces a media worker found in one sampled frame of one video."""
+
+    __reduce__ = reduce_by_fields
 
     #: Wall-clock seconds (epoch) when the frame came out of the decoder.
     frame_t: float
