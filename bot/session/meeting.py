@@ -55,6 +55,9 @@ from storage import ParticipantLeft as LeftRow
 
 logger = logging.getLogger(__name__)
 
+#: The kind of the stored row that marks a teacher's ``!fine NAME`` on NAME's timeline.
+CALIBRATED_KIND = "calibrated"
+
 __all__ = ["NOTICE", "RECLAIM", "MeetingSession", "SessionSettings"]
 
 RECLAIM = (
@@ -318,9 +321,24 @@ class MeetingSession(ClassAnalysis):
         student = next((s for s in self.students if label in {s.label, *s.labels}), None)
         if student is None or student.opted_out:
             return CalibrationOutcome.UNKNOWN
-        if not self._states.calibrate(label, time.time()):
+        now = time.time()
+        if not self._states.calibrate(label, now):
             return CalibrationOutcome.TOO_FEW
         self._alerts.calibrated(label)
+        # A mark on the student's timeline, so the teacher reading it later sees why the
+        # readings after it changed (stored with the alerts; the teacher's own word, delivered).
+        text = f"marked fine by the teacher: {label}'s face from here on is their usual one"
+        self.writer.submit(AlertRaised(self.meeting_id, now, CALIBRATED_KIND, text, True, label))
+        self.publish(
+            {
+                "type": "alert",
+                "kind": CALIBRATED_KIND,
+                "student": label,
+                "text": text,
+                "t": now,
+                "delivered": True,
+            }
+        )
         logger.info("meeting %s: a person calibrated by the teacher", self.meeting_id)
         return CalibrationOutcome.DONE
 

@@ -284,6 +284,23 @@ async def test_state_changes_are_stored_at_the_frame_time_that_made_them(
     assert all(p is None for _, state, p in rows if state == "no_face")
 
 
+def _marks_fine(c: Class) -> list[tuple[str, float, str, bool]]:
+    """The stored ``!fine`` marks: (student, t, text, delivered)."""
+    c.session.writer.flush(5)
+    with c.storage.session() as session:
+        rows = session.execute(
+            select(
+                tables.Participant.display_name,
+                tables.Alert.t,
+                tables.Alert.text,
+                tables.Alert.delivered,
+            )
+            .join(tables.Participant, tables.Alert.participant_id == tables.Participant.id)
+            .where(tables.Alert.kind == "calibrated")
+        ).all()
+    return [(str(name), float(t), str(text), bool(sent)) for name, t, text, sent in rows]
+
+
 async def test_only_the_teacher_can_say_a_student_is_fine(
     classroom: Class, face: np.ndarray
 ) -> None:
@@ -301,8 +318,12 @@ async def test_only_the_teacher_can_say_a_student_is_fine(
     await wait_for(lambda: len(alerts_to(c.connector, "Ms Tanaka")) == 2)
     assert not not_notice(c.connector.whispers_to("Ben"))  # ignored silently
 
+    assert _marks_fine(c) == []  # the classmate's attempts left no trace on Ana's timeline
     c.connector.say(teacher, "!fine Ana", whisper=True)
     await wait_for(lambda: any("noted" in t for t in c.connector.whispers_to("Ms Tanaka")))
+    ((name, marked_at, text, delivered),) = _marks_fine(c)  # on Ana's timeline, once
+    assert (name, delivered) == ("Ana", True) and "fine" in text
+    assert abs(marked_at - time.time()) < 10
     count = len(alerts_to(c.connector, "Ms Tanaka"))
     await asyncio.sleep(4.0)  # twice the test's 2 s hold, with the cooldown cleared
     assert len(alerts_to(c.connector, "Ms Tanaka")) == count
