@@ -328,17 +328,7 @@ class MeetingSession(ClassAnalysis):
         # A mark on the student's timeline, so the teacher reading it later sees why the
         # readings after it changed (stored with the alerts; the teacher's own word, delivered).
         text = f"marked fine by the teacher: {label}'s face from here on is their usual one"
-        self.writer.submit(AlertRaised(self.meeting_id, now, CALIBRATED_KIND, text, True, label))
-        self.publish(
-            {
-                "type": "alert",
-                "kind": CALIBRATED_KIND,
-                "student": label,
-                "text": text,
-                "t": now,
-                "delivered": True,
-            }
-        )
+        self.teacher_desk.record(now, CALIBRATED_KIND, text, delivered=True, student=label)
         logger.info("meeting %s: a person calibrated by the teacher", self.meeting_id)
         return CalibrationOutcome.DONE
 

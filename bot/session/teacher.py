@@ -124,24 +124,26 @@ class TeacherDesk:
             self._record(alert, delivered=True)
 
     def _record(self, alert: Alert, *, delivered: bool) -> None:
+        self.record(
+            alert.t, alert.kind.value, alert.text, delivered=delivered, student=alert.student
+        )
+
+    def record(
+        self, t: float, kind: str, text: str, *, delivered: bool, student: str | None
+    ) -> None:
+        """Stores one entry of the teacher's alert list (an alert, or a mark such as ``!fine``'s)
+        and shows it on the live dashboard."""
         session = self.session
         session.writer.submit(
-            AlertRaised(
-                session.meeting_id,
-                alert.t,
-                alert.kind.value,
-                alert.text,
-                delivered,
-                display_name=alert.student,
-            )
+            AlertRaised(session.meeting_id, t, kind, text, delivered, display_name=student)
         )
         session.publish(
             {
                 "type": "alert",
-                "kind": alert.kind.value,
-                "student": alert.student,
-                "text": alert.text,
-                "t": alert.t,
+                "kind": kind,
+                "student": student,
+                "text": text,
+                "t": t,
                 "delivered": delivered,
             }
         )

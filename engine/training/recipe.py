@@ -105,7 +105,7 @@ def teacher_targets(train: FaceDataset, recipe: Recipe) -> np.ndarray:
     """The stage-1 targets: the labels, blended with the teachers' mean probabilities."""
     if not recipe.distill_from:
         return train.labels
-    inputs = preprocess_faces(train.faces, equalize=recipe.equalize)
+    inputs: dict[bool, np.ndarray] = {}  # by the teacher's own ``equalize``
     taught = []
     for folder in recipe.distill_from.split(","):
         teacher = keras.saving.load_model(Path(folder) / "stills_best.keras", compile=False)
@@ -114,9 +114,26 @@ def teacher_targets(train: FaceDataset, recipe: Recipe) -> np.ndarray:
                 f"Expected a teacher over the {train.labels.shape[1]} training labels. "
                 f"Received: {folder} with {teacher.output_shape[-1]} outputs"
             )
-        taught.append(teacher.predict(inputs, batch_size=512, verbose=0))
+        equalize = _trained_with_equalize(Path(folder))
+        if equalize not in inputs:
+            inputs[equalize] = preprocess_faces(train.faces, equalize=equalize)
+        taught.append(teacher.predict(inputs[equalize], batch_size=512, verbose=0))
     weight = recipe.distill_weight
     return ((1 - weight) * train.labels + weight * np.mean(taught, axis=0)).astype(np.float32)
+
+
+def _trained_with_equalize(run_dir: Path) -> bool:
+    """Whether a teacher's run preprocessed its faces with CLAHE (its ``recipe.json``; a run
+    without one predates the lever): a teacher reads faces as it learnt them."""
+    recipe_file = run_dir / "recipe.json"
+    if not recipe_file.is_file():
+        return False
+    equalize = json.loads(recipe_file.read_text()).get("equalize", False)
+    if not isinstance(equalize, bool):
+        raise ValueError(
+            f"Expected `equalize` true or false in {recipe_file}. Received: {equalize!r}"
+        )
+    return equalize
 
 
 def validation_groups(corpus: Corpus) -> dict[str, FaceDataset]:

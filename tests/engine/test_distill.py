@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import keras
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from engine.datasets.base import FaceDataset
+from engine.preprocess import preprocess_faces
 from engine.training.recipe import Recipe, teacher_targets
 
 NAMES = ("neutral", "happy", "sad")
@@ -55,3 +57,25 @@ def test_a_teacher_over_other_labels_is_refused(tmp_path: Path) -> None:
     recipe = Recipe(distill_from=str(tmp_path / "eight"))
     with pytest.raises(ValueError, match=r"over the 3 training labels\. Received: .*8 outputs"):
         teacher_targets(_dataset(), recipe)
+
+
+def test_each_teacher_reads_faces_as_its_own_run_preprocessed_them(tmp_path: Path) -> None:
+    """A student trained with CLAHE (``equalize``) still asks a plain teacher about plain faces,
+    and a teacher whose run used CLAHE about equalised ones: ``recipe.json`` of the teacher's run."""
+    train = _dataset()
+    expected = {}
+    for name, equalize in (("plain", False), ("clahe", True)):
+        folder = tmp_path / name
+        folder.mkdir()
+        inputs = keras.Input((48, 48, 1))
+        dense = keras.layers.Dense(3, activation="softmax", kernel_initializer="glorot_uniform")
+        teacher = keras.Model(inputs, dense(keras.layers.Flatten()(inputs)))
+        teacher.save(folder / "stills_best.keras")
+        if equalize:
+            (folder / "recipe.json").write_text(json.dumps({"equalize": True}))
+        faces = preprocess_faces(train.faces, equalize=equalize)
+        expected[name] = teacher.predict(faces, verbose=0)
+    recipe = Recipe(distill_from=f"{tmp_path / 'plain'},{tmp_path / 'clahe'}", equalize=True)
+    targets = teacher_targets(train, recipe)
+    mean = (expected["plain"] + expected["clahe"]) / 2
+    np.testing.assert_allclose(targets, 0.5 * train.labels + 0.5 * mean, atol=1e-5)
